@@ -1,0 +1,426 @@
+// Package agent holds an agent's post-call plan: what to extract from its
+// calls, how to judge them, where to send the results and how long to keep
+// personal data. Plans are versioned: every change that alters the plan's
+// canonical form gets a new version, and every analysis result records the
+// version that produced it.
+package agent
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/yaml"
+)
+
+// FieldType is the type of one structured analysis field.
+type FieldType string
+
+const (
+	FieldString  FieldType = "string"
+	FieldNumber  FieldType = "number"
+	FieldInteger FieldType = "integer"
+	FieldBoolean FieldType = "boolean"
+	FieldEnum    FieldType = "enum"
+	FieldDate    FieldType = "date" // YYYY-MM-DD
+)
+
+// Plan is one agent's post-call plan as written in an `agents apply` file.
+type Plan struct {
+	// ID is what calls' agent_id refers to. Required.
+	ID string `json:"id"`
+	// Name is a human label. Defaults to ID.
+	Name string `json:"name,omitempty"`
+	// Model is the LLM model for analysis and QC. Empty means the
+	// POSTCALL_MODEL default.
+	Model string `json:"model,omitempty"`
+	// Analysis is the post-call analysis prompt and its typed fields. Nil
+	// means calls of this agent get no analysis request.
+	Analysis *Analysis `json:"analysis,omitempty"`
+	// QC is the quality-control prompt and checklist. Nil means no QC.
+	QC *QC `json:"qc,omitempty"`
+	// Cache configures provider prompt caching for this agent's requests.
+	Cache Cache `json:"cache,omitempty"`
+	// Integrations receive the call's results after it is finalized.
+	Integrations []Integration `json:"integrations,omitempty"`
+	// Retention says when personal data is purged and soft-deleted calls are
+	// hard-deleted. Nil fields fall back to the global defaults.
+	Retention Retention `json:"retention,omitempty"`
+}
+
+// Analysis is the post-call analysis prompt.
+type Analysis struct {
+	// Prompt is static instructions; it must not hold per-call content, so
+	// that every request of one plan version shares a cacheable prefix.
+	Prompt string `json:"prompt"`
+	// Fields are the structured output, in the order given.
+	Fields []Field `json:"fields"`
+	// SummaryField names the field copied to the call's call_summary.
+	SummaryField string `json:"summary_field,omitempty"`
+	// DispositionField names the field copied to the call's disposition.
+	DispositionField string `json:"disposition_field,omitempty"`
+	// SuccessField names the boolean field copied to general_success.
+	SuccessField string `json:"success_field,omitempty"`
+	// Skip sets the thresholds below which a call gets an auto disposition
+	// and no LLM request.
+	Skip Skip `json:"skip,omitempty"`
+}
+
+// Field is one typed structured-output field.
+type Field struct {
+	Name        string    `json:"name"`
+	Type        FieldType `json:"type"`
+	Description string    `json:"description,omitempty"`
+	// Values are the allowed values of an enum field.
+	Values []string `json:"values,omitempty"`
+	// PII marks a field the purge erases.
+	PII bool `json:"pii,omitempty"`
+}
+
+// Skip holds the auto-disposition thresholds.
+type Skip struct {
+	// MinUserTurns is the fewest customer turns worth analysing. Default 1:
+	// a call where the customer never spoke is never sent to the model.
+	MinUserTurns *int `json:"min_user_turns,omitempty"`
+	// MinDuration is the shortest call, in seconds, worth analysing.
+	// Default 0.
+	MinDuration *float64 `json:"min_duration,omitempty"`
+}
+
+// QC is the quality-control prompt and the checklist the model judges.
+type QC struct {
+	Prompt    string          `json:"prompt"`
+	Checklist []ChecklistItem `json:"checklist"`
+	// PassScore is the lowest final_score that counts as passed. Default 7.
+	PassScore int `json:"pass_score,omitempty"`
+}
+
+// ChecklistItem is one QC item. The model returns passed+evidence per item;
+// postcall computes the score.
+type ChecklistItem struct {
+	ID          string `json:"id"`
+	Description string `json:"description"`
+	// Weight is a positive integer. Default 1.
+	Weight int `json:"weight,omitempty"`
+	// Fatal items force final_score 1 when failed.
+	Fatal bool `json:"fatal,omitempty"`
+}
+
+// Cache configures provider prompt caching.
+type Cache struct {
+	// Enabled sends a stable prompt_cache_key per agent plan.
+	Enabled bool `json:"enabled,omitempty"`
+	// Retention is sent as prompt_cache_retention ("24h" or "in_memory")
+	// when set.
+	Retention string `json:"retention,omitempty"`
+}
+
+// Integration is one CRM or webhook target. Type-specific settings live in
+// the remaining fields; the crm package validates them.
+type Integration struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+	// Settings holds every other key of the integration, e.g. url, secret,
+	// token, field mapping.
+	Settings map[string]any `json:"-"`
+}
+
+// Retention holds per-agent retention periods in days. Nil means the global
+// default; 0 means at the next run.
+type Retention struct {
+	PurgeAfterDays      *int `json:"purge_after_days,omitempty"`
+	HardDeleteAfterDays *int `json:"hard_delete_after_days,omitempty"`
+}
+
+// MarshalJSON flattens Settings next to name and type.
+func (i Integration) MarshalJSON() ([]byte, error) {
+	m := make(map[string]any, len(i.Settings)+2)
+	for k, v := range i.Settings {
+		m[k] = v
+	}
+	m["name"] = i.Name
+	m["type"] = i.Type
+	return json.Marshal(m)
+}
+
+// UnmarshalJSON keeps every key other than name and type in Settings.
+func (i *Integration) UnmarshalJSON(data []byte) error {
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		return err
+	}
+	name, _ := m["name"].(string)
+	typ, _ := m["type"].(string)
+	delete(m, "name")
+	delete(m, "type")
+	*i = Integration{Name: name, Type: typ, Settings: m}
+	return nil
+}
+
+// ParsePlans reads one plan or a list of plans from YAML or JSON (JSON is
+// YAML). Unknown keys are errors so that a typo never silently disables a
+// setting. Every plan is validated.
+func ParsePlans(data []byte) ([]Plan, error) {
+	js, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return nil, fmt.Errorf("parse agents file: %w", err)
+	}
+	js = bytes.TrimSpace(js)
+	if len(js) == 0 || string(js) == "null" {
+		return nil, errors.New("parse agents file: no agent in file")
+	}
+	var raws []json.RawMessage
+	if js[0] == '[' {
+		if err := json.Unmarshal(js, &raws); err != nil {
+			return nil, fmt.Errorf("parse agents file: %w", err)
+		}
+	} else {
+		raws = []json.RawMessage{js}
+	}
+	plans := make([]Plan, 0, len(raws))
+	seen := map[string]bool{}
+	for n, raw := range raws {
+		var p Plan
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&p); err != nil {
+			return nil, fmt.Errorf("agent #%d: %w", n+1, err)
+		}
+		p.applyDefaults()
+		if err := p.Validate(); err != nil {
+			if p.ID != "" {
+				return nil, fmt.Errorf("agent %q: %w", p.ID, err)
+			}
+			return nil, fmt.Errorf("agent #%d: %w", n+1, err)
+		}
+		if seen[p.ID] {
+			return nil, fmt.Errorf("agent %q: listed twice", p.ID)
+		}
+		seen[p.ID] = true
+		plans = append(plans, p)
+	}
+	return plans, nil
+}
+
+func (p *Plan) applyDefaults() {
+	if p.Name == "" {
+		p.Name = p.ID
+	}
+	if p.QC != nil {
+		if p.QC.PassScore == 0 {
+			p.QC.PassScore = 7
+		}
+		for i := range p.QC.Checklist {
+			if p.QC.Checklist[i].Weight == 0 {
+				p.QC.Checklist[i].Weight = 1
+			}
+		}
+	}
+}
+
+var (
+	idPattern        = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
+	fieldNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+)
+
+// Validate reports the first problem with the plan, naming the key.
+func (p *Plan) Validate() error {
+	if p.ID == "" {
+		return errors.New("id: required")
+	}
+	if !idPattern.MatchString(p.ID) {
+		return fmt.Errorf("id: %q must be 1-128 letters, digits or _.:- and start with a letter or digit", p.ID)
+	}
+	if a := p.Analysis; a != nil {
+		if err := a.validate(); err != nil {
+			return fmt.Errorf("analysis.%w", err)
+		}
+	}
+	if q := p.QC; q != nil {
+		if err := q.validate(); err != nil {
+			return fmt.Errorf("qc.%w", err)
+		}
+	}
+	switch p.Cache.Retention {
+	case "", "24h", "in_memory":
+	default:
+		return fmt.Errorf("cache.retention: %q must be 24h or in_memory", p.Cache.Retention)
+	}
+	names := map[string]bool{}
+	for n, in := range p.Integrations {
+		if in.Name == "" {
+			return fmt.Errorf("integrations[%d].name: required", n)
+		}
+		if names[in.Name] {
+			return fmt.Errorf("integrations[%d].name: %q used twice", n, in.Name)
+		}
+		names[in.Name] = true
+		if in.Type == "" {
+			return fmt.Errorf("integrations[%d].type: required", n)
+		}
+	}
+	if d := p.Retention.PurgeAfterDays; d != nil && *d < 0 {
+		return fmt.Errorf("retention.purge_after_days: %d must not be negative", *d)
+	}
+	if d := p.Retention.HardDeleteAfterDays; d != nil && *d < 0 {
+		return fmt.Errorf("retention.hard_delete_after_days: %d must not be negative", *d)
+	}
+	return nil
+}
+
+func (a *Analysis) validate() error {
+	if strings.TrimSpace(a.Prompt) == "" {
+		return errors.New("prompt: required")
+	}
+	if len(a.Fields) == 0 {
+		return errors.New("fields: at least one field is required")
+	}
+	byName := map[string]Field{}
+	for n, f := range a.Fields {
+		if !fieldNamePattern.MatchString(f.Name) {
+			return fmt.Errorf("fields[%d].name: %q must be a letter or _ followed by up to 63 letters, digits or _", n, f.Name)
+		}
+		if _, dup := byName[f.Name]; dup {
+			return fmt.Errorf("fields[%d].name: %q used twice", n, f.Name)
+		}
+		switch f.Type {
+		case FieldString, FieldNumber, FieldInteger, FieldBoolean, FieldDate:
+			if len(f.Values) > 0 {
+				return fmt.Errorf("fields[%d].values: only an enum field takes values", n)
+			}
+		case FieldEnum:
+			if len(f.Values) == 0 {
+				return fmt.Errorf("fields[%d].values: an enum field needs at least one value", n)
+			}
+			seen := map[string]bool{}
+			for _, v := range f.Values {
+				if v == "" || seen[v] {
+					return fmt.Errorf("fields[%d].values: %q is empty or repeated", n, v)
+				}
+				seen[v] = true
+			}
+		case "":
+			return fmt.Errorf("fields[%d].type: required (string, number, integer, boolean, enum or date)", n)
+		default:
+			return fmt.Errorf("fields[%d].type: %q must be string, number, integer, boolean, enum or date", n, f.Type)
+		}
+		byName[f.Name] = f
+	}
+	check := func(key, name string, types ...FieldType) error {
+		if name == "" {
+			return nil
+		}
+		f, ok := byName[name]
+		if !ok {
+			return fmt.Errorf("%s: %q is not one of the fields", key, name)
+		}
+		for _, t := range types {
+			if f.Type == t {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s: field %q is %s, want %s", key, name, f.Type, joinTypes(types))
+	}
+	if err := check("summary_field", a.SummaryField, FieldString); err != nil {
+		return err
+	}
+	if err := check("disposition_field", a.DispositionField, FieldEnum, FieldString); err != nil {
+		return err
+	}
+	if err := check("success_field", a.SuccessField, FieldBoolean); err != nil {
+		return err
+	}
+	if t := a.Skip.MinUserTurns; t != nil && *t < 0 {
+		return fmt.Errorf("skip.min_user_turns: %d must not be negative", *t)
+	}
+	if d := a.Skip.MinDuration; d != nil && *d < 0 {
+		return fmt.Errorf("skip.min_duration: %g must not be negative", *d)
+	}
+	return nil
+}
+
+func joinTypes(types []FieldType) string {
+	s := make([]string, len(types))
+	for i, t := range types {
+		s[i] = string(t)
+	}
+	return strings.Join(s, " or ")
+}
+
+func (q *QC) validate() error {
+	if strings.TrimSpace(q.Prompt) == "" {
+		return errors.New("prompt: required")
+	}
+	if len(q.Checklist) == 0 {
+		return errors.New("checklist: at least one item is required")
+	}
+	seen := map[string]bool{}
+	for n, it := range q.Checklist {
+		if !fieldNamePattern.MatchString(it.ID) {
+			return fmt.Errorf("checklist[%d].id: %q must be a letter or _ followed by up to 63 letters, digits or _", n, it.ID)
+		}
+		if seen[it.ID] {
+			return fmt.Errorf("checklist[%d].id: %q used twice", n, it.ID)
+		}
+		seen[it.ID] = true
+		if strings.TrimSpace(it.Description) == "" {
+			return fmt.Errorf("checklist[%d].description: required", n)
+		}
+		if it.Weight < 1 {
+			return fmt.Errorf("checklist[%d].weight: %d must be a positive integer", n, it.Weight)
+		}
+	}
+	if q.PassScore < 1 || q.PassScore > 10 {
+		return fmt.Errorf("pass_score: %d must be between 1 and 10", q.PassScore)
+	}
+	return nil
+}
+
+// Canonical is the plan's canonical JSON: two plans with the same canonical
+// form are the same version.
+func (p *Plan) Canonical() []byte {
+	b, err := json.Marshal(p)
+	if err != nil {
+		// A Plan holds only JSON-safe values; Settings came from JSON.
+		panic(fmt.Sprintf("marshal plan %q: %v", p.ID, err))
+	}
+	return b
+}
+
+// Hash is the SHA-256 of the canonical form, hex encoded.
+func (p *Plan) Hash() string {
+	sum := sha256.Sum256(p.Canonical())
+	return hex.EncodeToString(sum[:])
+}
+
+// MinUserTurns is the effective customer-turn threshold (default 1).
+func (a *Analysis) MinUserTurns() int {
+	if a == nil || a.Skip.MinUserTurns == nil {
+		return 1
+	}
+	return *a.Skip.MinUserTurns
+}
+
+// MinDuration is the effective duration threshold (default 0).
+func (a *Analysis) MinDuration() time.Duration {
+	if a == nil || a.Skip.MinDuration == nil {
+		return 0
+	}
+	return time.Duration(*a.Skip.MinDuration * float64(time.Second))
+}
+
+// Field returns the named field.
+func (a *Analysis) Field(name string) (Field, bool) {
+	for _, f := range a.Fields {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return Field{}, false
+}

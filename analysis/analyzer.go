@@ -1,0 +1,259 @@
+package analysis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/postcall/postcall/agent"
+)
+
+// DefaultMaxOutputTokens is the answer budget of analysis and QC requests
+// when Analyzer.MaxOutputTokens is 0. Reasoning models spend part of it on
+// reasoning; raise it for them.
+const DefaultMaxOutputTokens = 4096
+
+// Purposes of a request within one run.
+const (
+	PurposeInitial = "initial"
+	PurposeRepair  = "repair"
+)
+
+// Analyzer runs an agent plan's analysis and QC prompts through a Model. It
+// holds no state between calls and is safe for concurrent use.
+type Analyzer struct {
+	// Model sends the requests. Required.
+	Model Model
+	// DefaultModel is used when the plan names no model. Required unless
+	// every plan names one.
+	DefaultModel string
+	// MaxOutputTokens caps each answer. Default DefaultMaxOutputTokens.
+	MaxOutputTokens int
+	// ContextWindow returns a model's context window in tokens. Default
+	// the package's ContextWindow table.
+	ContextWindow func(model string) int
+}
+
+// RequestRecord is one LLM request of a run, kept even when the run fails
+// because the tokens were paid for.
+type RequestRecord struct {
+	// Purpose is PurposeInitial or PurposeRepair.
+	Purpose string `json:"purpose"`
+	// Model is the model as answered, or as requested when the request
+	// failed.
+	Model     string        `json:"model"`
+	Usage     Usage         `json:"usage"`
+	Latency   time.Duration `json:"latency"`
+	RequestID string        `json:"request_id,omitempty"`
+	// Err is the request's failure, empty on success. It never holds
+	// prompt text.
+	Err string `json:"error,omitempty"`
+}
+
+// AnalysisResult is a run of an agent's analysis prompt.
+type AnalysisResult struct {
+	// Fields holds every plan field: string (string, enum, date), float64
+	// (number), int64 (integer), bool (boolean), or nil when the call does
+	// not give a value. Nil when the run failed.
+	Fields map[string]any
+	// Model is the model as answered by the last request.
+	Model string
+	// Requests are the run's LLM requests in order.
+	Requests []RequestRecord
+}
+
+// QCResult is a run of an agent's QC prompt.
+type QCResult struct {
+	// Items are the verdicts in checklist order. Nil when the run failed.
+	Items []Verdict
+	// Score is the final score 1-10 (see Score).
+	Score int
+	// Passed is Score >= the plan's pass score.
+	Passed bool
+	// Model is the model as answered by the last request.
+	Model string
+	// Requests are the run's LLM requests in order.
+	Requests []RequestRecord
+}
+
+// TotalUsage sums the usage of requests.
+func TotalUsage(requests []RequestRecord) Usage {
+	var u Usage
+	for _, r := range requests {
+		u = u.Add(r.Usage)
+	}
+	return u
+}
+
+// Analyze runs the plan's analysis prompt on one call. On failure it
+// returns the partial result, whose Requests still record the usage, with
+// the error.
+func (a *Analyzer) Analyze(ctx context.Context, plan *agent.Plan, version int, in Input) (*AnalysisResult, error) {
+	res := &AnalysisResult{}
+	if plan.Analysis == nil {
+		return res, fmt.Errorf("analysis request for call %s: agent %s has no analysis prompt", in.CallID, plan.ID)
+	}
+	spec := runSpec{
+		kind:   KindAnalysis,
+		system: analysisSystem(plan.Analysis),
+		schema: Schema{Name: analysisSchemaName, Definition: AnalysisSchema(plan.Analysis)},
+		validate: func(content string) []string {
+			fields, v := validateAnalysis(plan.Analysis, content)
+			res.Fields = fields
+			return v
+		},
+	}
+	model, err := a.run(ctx, plan, version, in, spec, &res.Requests)
+	res.Model = model
+	if err != nil {
+		res.Fields = nil
+		return res, fmt.Errorf("analysis request for call %s: %w", in.CallID, err)
+	}
+	return res, nil
+}
+
+// QC runs the plan's QC prompt on one call and computes the score. On
+// failure it returns the partial result, whose Requests still record the
+// usage, with the error.
+func (a *Analyzer) QC(ctx context.Context, plan *agent.Plan, version int, in Input) (*QCResult, error) {
+	res := &QCResult{}
+	if plan.QC == nil {
+		return res, fmt.Errorf("qc request for call %s: agent %s has no qc prompt", in.CallID, plan.ID)
+	}
+	spec := runSpec{
+		kind:   KindQC,
+		system: qcSystem(plan.QC),
+		schema: Schema{Name: qcSchemaName, Definition: QCSchema(plan.QC)},
+		validate: func(content string) []string {
+			items, v := validateQC(plan.QC, content)
+			res.Items = items
+			return v
+		},
+	}
+	model, err := a.run(ctx, plan, version, in, spec, &res.Requests)
+	res.Model = model
+	if err != nil {
+		res.Items = nil
+		return res, fmt.Errorf("qc request for call %s: %w", in.CallID, err)
+	}
+	res.Score = Score(plan.QC.Checklist, res.Items)
+	res.Passed = res.Score >= passScore(plan.QC)
+	return res, nil
+}
+
+// runSpec is what differs between analysis and QC.
+type runSpec struct {
+	kind   string
+	system string
+	schema Schema
+	// validate checks an answer, keeps its parsed form and returns the
+	// violations.
+	validate func(content string) []string
+}
+
+// run sends the initial request and, when its answer is invalid, one repair
+// request sharing the same prefix. It appends a record per request sent and
+// returns the model as last answered.
+func (a *Analyzer) run(ctx context.Context, plan *agent.Plan, version int, in Input, spec runSpec, records *[]RequestRecord) (string, error) {
+	if a.Model == nil {
+		return "", errors.New("analyzer has no model")
+	}
+	model := orDefault(plan.Model, a.DefaultModel)
+	if model == "" {
+		return "", fmt.Errorf("agent %s names no model and there is no default model", plan.ID)
+	}
+	req := Request{
+		Model: model,
+		Messages: []Message{
+			{Role: RoleSystem, Content: spec.system},
+			{Role: RoleUser, Content: callMessage(in)},
+		},
+		Schema:    &spec.schema,
+		MaxTokens: orDefault(a.MaxOutputTokens, DefaultMaxOutputTokens),
+	}
+	if plan.Cache.Enabled {
+		req.CacheKey = CacheKey(plan.ID, version, spec.kind)
+		req.CacheRetention = plan.Cache.Retention
+	}
+
+	answered := model
+	for _, purpose := range []string{PurposeInitial, PurposeRepair} {
+		if err := a.checkContext(req); err != nil {
+			return answered, err
+		}
+		resp, err := a.Model.Complete(ctx, req)
+		if err != nil {
+			*records = append(*records, RequestRecord{Purpose: purpose, Model: model, Err: err.Error()})
+			return answered, err
+		}
+		answered = orDefault(resp.Model, model)
+		*records = append(*records, RequestRecord{
+			Purpose: purpose, Model: answered, Usage: resp.Usage, Latency: resp.Latency, RequestID: resp.RequestID,
+		})
+		violations := answerProblems(resp)
+		if violations == nil {
+			violations = spec.validate(resp.Content)
+		}
+		if violations == nil {
+			return answered, nil
+		}
+		if purpose == PurposeRepair {
+			(*records)[len(*records)-1].Err = "invalid output"
+			return answered, &InvalidOutputError{Kind: spec.kind, Violations: violations}
+		}
+		(*records)[len(*records)-1].Err = "invalid output, repair requested"
+		// Same prefix, then the bad answer and what is wrong with it.
+		req.Messages = append(req.Messages,
+			Message{Role: RoleAssistant, Content: resp.Content},
+			Message{Role: RoleUser, Content: repairMessage(violations)},
+		)
+	}
+	panic("unreachable")
+}
+
+// answerProblems reports answers that cannot be valid whatever their text.
+func answerProblems(resp *Response) []string {
+	switch {
+	case resp.Refusal != "":
+		return []string{"the answer is a refusal; answer with the JSON object, using null where the call gives no value"}
+	case resp.FinishReason == "length":
+		return []string{"the answer was cut off at the output token limit; keep free text shorter"}
+	}
+	return nil
+}
+
+// checkContext refuses a request whose estimated size exceeds the model's
+// context window; see the package documentation.
+func (a *Analyzer) checkContext(req Request) error {
+	window := ContextWindow
+	if a.ContextWindow != nil {
+		window = a.ContextWindow
+	}
+	limit := window(req.Model)
+	prompt := EstimateTokens(req)
+	if prompt+req.MaxTokens > limit {
+		return fmt.Errorf("%w: about %d prompt tokens + %d output tokens > %d for model %s",
+			ErrContextTooLong, prompt, req.MaxTokens, limit, req.Model)
+	}
+	return nil
+}
+
+// ContextWindow is the context window, in tokens, of known model families:
+// gpt-4.1* 1,047,576; gpt-5* 400,000; o1/o3/o4* 200,000; gpt-4o* 128,000;
+// anything else 128,000. A router prefix such as "openai/" is ignored.
+func ContextWindow(model string) int {
+	m := baseModelName(model)
+	switch {
+	case strings.HasPrefix(m, "gpt-4.1"):
+		return 1_047_576
+	case strings.HasPrefix(m, "gpt-5"):
+		return 400_000
+	case strings.HasPrefix(m, "o1"), strings.HasPrefix(m, "o3"), strings.HasPrefix(m, "o4"):
+		return 200_000
+	case strings.HasPrefix(m, "gpt-4o"):
+		return 128_000
+	}
+	return 128_000
+}

@@ -1,0 +1,391 @@
+package analysis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"time"
+
+	openai "github.com/sashabaranov/go-openai"
+)
+
+// Defaults of [OpenAIConfig].
+const (
+	DefaultBaseURL      = "https://api.openai.com/v1"
+	DefaultRPM          = 500
+	DefaultTPM          = 200_000
+	DefaultConcurrency  = 16
+	DefaultMaxAttempts  = 4
+	DefaultMaxRetryWait = 30 * time.Second
+	DefaultHTTPTimeout  = 2 * time.Minute
+)
+
+// Backoff between attempts when the provider suggests no wait: exponential
+// from backoffBase, capped at backoffCap, with jitter between half and all
+// of it so that workers hit by the same outage do not retry in lockstep.
+const (
+	backoffBase = time.Second
+	backoffCap  = 30 * time.Second
+)
+
+// HTTPDoer sends HTTP requests; *http.Client is one.
+type HTTPDoer interface {
+	Do(*http.Request) (*http.Response, error)
+}
+
+// OpenAIConfig configures an [OpenAI] client. The zero value of every field
+// but APIKey is a working default.
+type OpenAIConfig struct {
+	// BaseURL is the API root, up to and including /v1. Default
+	// DefaultBaseURL (OpenAI's public API).
+	BaseURL string
+	// APIKey is sent as a bearer token. Required for OpenAI's public API;
+	// optional for other endpoints (e.g. a local server without auth).
+	APIKey string
+	// RPM is the client-side requests-per-minute limit. 0 means DefaultRPM;
+	// -1 means no limit.
+	RPM int
+	// TPM is the client-side tokens-per-minute limit. Each attempt is
+	// charged its estimated prompt tokens (see EstimateTokens) plus its
+	// MaxTokens before it is sent. 0 means DefaultTPM; -1 means no limit.
+	TPM int
+	// Concurrency caps requests in flight. 0 means DefaultConcurrency; -1
+	// means no cap.
+	Concurrency int
+	// MaxAttempts is the most HTTP requests one Complete call makes on
+	// transient failures (429, 5xx, network). Default DefaultMaxAttempts.
+	MaxAttempts int
+	// MaxRetryWait is the longest wait Complete sleeps through before a
+	// retry. A longer suggested wait ends the call at once with a transient
+	// error carrying the wait, so that the caller can snooze instead of
+	// holding a worker. Default DefaultMaxRetryWait.
+	MaxRetryWait time.Duration
+	// HTTPClient sends the requests. Default an *http.Client with a
+	// DefaultHTTPTimeout timeout.
+	HTTPClient HTTPDoer
+	// Now reads the clock for latency, limit and retry-after computations.
+	// Default time.Now. Tests set a fake clock.
+	Now func() time.Time
+	// Sleep waits for d or until ctx is done, returning ctx's error then.
+	// It is used for limit waits and retry backoff. Default a timer.
+	// Tests set a fake one that advances their clock.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Observer, when set, is called once per HTTP attempt, e.g. to record
+	// metrics. It must be safe for concurrent use and must not block.
+	// Default none.
+	Observer func(Observation)
+}
+
+// Observation describes one HTTP attempt to an [Observer]. It holds no
+// prompt text.
+type Observation struct {
+	// Model is the requested model.
+	Model string
+	// Attempt counts from 1 within one Complete call.
+	Attempt int
+	// StatusCode is the HTTP status; 0 when no response arrived or the
+	// attempt never left (limit wait cancelled).
+	StatusCode int
+	// ErrorCode is the provider's error code, "network" or
+	// "context_canceled"; empty on success.
+	ErrorCode string
+	// Latency is the HTTP round trip.
+	Latency time.Duration
+	// LimitWait is the time spent waiting on the RPM, TPM and concurrency
+	// limits before sending.
+	LimitWait time.Duration
+	// Usage is the attempt's token usage (zero on failure).
+	Usage Usage
+	// Retrying says another attempt follows.
+	Retrying bool
+}
+
+func (c *OpenAIConfig) validate() error {
+	if c.BaseURL != "" && !strings.HasPrefix(c.BaseURL, "http://") && !strings.HasPrefix(c.BaseURL, "https://") {
+		return errors.New("BaseURL: must start with http:// or https://")
+	}
+	if c.APIKey == "" && (c.BaseURL == "" || strings.TrimRight(c.BaseURL, "/") == DefaultBaseURL) {
+		return errors.New("APIKey: required for OpenAI's public API")
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"RPM", c.RPM}, {"TPM", c.TPM}, {"Concurrency", c.Concurrency}} {
+		if f.v < -1 {
+			return fmt.Errorf("%s: %d must be positive, 0 (default) or -1 (no limit)", f.name, f.v)
+		}
+	}
+	if c.MaxAttempts < 0 {
+		return fmt.Errorf("MaxAttempts: %d must not be negative", c.MaxAttempts)
+	}
+	if c.MaxRetryWait < 0 {
+		return fmt.Errorf("MaxRetryWait: %s must not be negative", c.MaxRetryWait)
+	}
+	return nil
+}
+
+// OpenAI is a [Model] speaking the Chat Completions API of OpenAI or any
+// compatible provider, with client-side limits and retries. It is safe for
+// concurrent use; share one per endpoint so that the limits are shared.
+type OpenAI struct {
+	client       *openai.Client
+	limits       *limits
+	maxAttempts  int
+	maxRetryWait time.Duration
+	now          func() time.Time
+	sleep        func(context.Context, time.Duration) error
+	observe      func(Observation)
+}
+
+// NewOpenAI builds a client; it sends nothing.
+func NewOpenAI(cfg OpenAIConfig) (*OpenAI, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("openai config: %w", err)
+	}
+	limit := func(v, def int) int {
+		switch v {
+		case 0:
+			return def
+		case -1:
+			return 0
+		}
+		return v
+	}
+	o := &OpenAI{
+		maxAttempts:  orDefault(cfg.MaxAttempts, DefaultMaxAttempts),
+		maxRetryWait: orDefault(cfg.MaxRetryWait, DefaultMaxRetryWait),
+		now:          cfg.Now,
+		sleep:        cfg.Sleep,
+		observe:      cfg.Observer,
+	}
+	if o.now == nil {
+		o.now = time.Now
+	}
+	if o.sleep == nil {
+		o.sleep = sleepContext
+	}
+	if o.observe == nil {
+		o.observe = func(Observation) {}
+	}
+	o.limits = newLimits(limit(cfg.RPM, DefaultRPM), limit(cfg.TPM, DefaultTPM), limit(cfg.Concurrency, DefaultConcurrency), o.now, o.sleep)
+
+	httpClient := cfg.HTTPClient
+	if httpClient == nil {
+		httpClient = &http.Client{Timeout: DefaultHTTPTimeout}
+	}
+	oc := openai.DefaultConfig(cfg.APIKey)
+	oc.BaseURL = orDefault(strings.TrimRight(cfg.BaseURL, "/"), DefaultBaseURL)
+	oc.HTTPClient = bodyRewriter{next: httpClient}
+	o.client = openai.NewClientWithConfig(oc)
+	return o, nil
+}
+
+// orDefault returns v, or def when v is the zero value.
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// Complete sends the request, waiting on the client-side limits and retrying
+// transient failures. Failures are *APIError (see RetryAfter and
+// IsPermanent) or the context's error.
+func (o *OpenAI) Complete(ctx context.Context, req Request) (*Response, error) {
+	if err := req.validate(); err != nil {
+		return nil, fmt.Errorf("chat completion request: %w", err)
+	}
+	charge := EstimateTokens(req) + req.MaxTokens
+	ccr := chatRequest(req)
+	for attempt := 1; ; attempt++ {
+		resp, failure, err := o.attempt(ctx, req, ccr, charge, attempt)
+		if err != nil {
+			return nil, err
+		}
+		if failure == nil {
+			return resp, nil
+		}
+		failure.Attempts = attempt
+		if !failure.Transient || attempt >= o.maxAttempts || failure.Wait > o.maxRetryWait {
+			return nil, failure
+		}
+		if err := o.sleep(ctx, failure.Wait); err != nil {
+			return nil, fmt.Errorf("wait %s to retry chat completion: %w", failure.Wait, err)
+		}
+	}
+}
+
+// attempt makes one HTTP request. It returns the response, or the
+// provider failure, or the context's error.
+func (o *OpenAI) attempt(ctx context.Context, req Request, ccr openai.ChatCompletionRequest, charge, attempt int) (*Response, *APIError, error) {
+	obs := Observation{Model: req.Model, Attempt: attempt}
+	release, waited, err := o.limits.acquire(ctx, charge)
+	obs.LimitWait = waited
+	if err != nil {
+		obs.ErrorCode = "context_canceled"
+		o.observe(obs)
+		return nil, nil, fmt.Errorf("wait for LLM rate limits: %w", err)
+	}
+	ex := &exchange{
+		temperatureZero: !isReasoningModel(req.Model),
+		cacheKey:        req.CacheKey,
+		cacheRetention:  req.CacheRetention,
+	}
+	start := o.now()
+	out, err := o.client.CreateChatCompletion(withExchange(ctx, ex), ccr)
+	obs.Latency = o.now().Sub(start)
+	release()
+	obs.StatusCode = ex.statusCode
+
+	if err != nil {
+		if ctx.Err() != nil {
+			obs.ErrorCode = "context_canceled"
+			o.observe(obs)
+			return nil, nil, fmt.Errorf("chat completion: %w", ctx.Err())
+		}
+		failure := o.classify(err, ex, attempt)
+		obs.StatusCode = failure.StatusCode
+		obs.ErrorCode = orDefault(failure.Code, "error")
+		obs.Retrying = failure.Transient && attempt < o.maxAttempts && failure.Wait <= o.maxRetryWait
+		o.observe(obs)
+		return nil, failure, nil
+	}
+	if len(out.Choices) == 0 {
+		// Seen from overloaded compatible servers; the next attempt usually
+		// answers.
+		failure := &APIError{StatusCode: ex.statusCode, Code: "empty_answer", Message: "the answer has no choices",
+			Transient: true, Wait: o.backoff(attempt)}
+		obs.ErrorCode = failure.Code
+		obs.Retrying = attempt < o.maxAttempts
+		o.observe(obs)
+		return nil, failure, nil
+	}
+	choice := out.Choices[0]
+	resp := &Response{
+		Content:      choice.Message.Content,
+		Model:        orDefault(out.Model, req.Model),
+		FinishReason: string(choice.FinishReason),
+		Refusal:      choice.Message.Refusal,
+		Usage:        parseUsage(ex.body),
+		Latency:      obs.Latency,
+		RequestID:    ex.header.Get("x-request-id"),
+	}
+	obs.Usage = resp.Usage
+	o.observe(obs)
+	return resp, nil, nil
+}
+
+// classify turns a go-openai error into an APIError and decides whether it
+// is worth retrying and after how long.
+func (o *OpenAI) classify(err error, ex *exchange, attempt int) *APIError {
+	f := &APIError{StatusCode: ex.statusCode}
+	var apiErr *openai.APIError
+	var reqErr *openai.RequestError
+	switch {
+	case errors.As(err, &apiErr):
+		f.StatusCode = apiErr.HTTPStatusCode
+		if apiErr.Code != nil {
+			f.Code = fmt.Sprint(apiErr.Code)
+		}
+		f.Type = apiErr.Type
+		f.Message = shorten(apiErr.Message, 300)
+	case errors.As(err, &reqErr):
+		// A non-JSON error body (e.g. a proxy's HTML page): keep the status
+		// only.
+		f.StatusCode = reqErr.HTTPStatusCode
+		f.Message = http.StatusText(reqErr.HTTPStatusCode)
+	case !ex.sent:
+		// go-openai refused the request before sending it (e.g. a model it
+		// reserves for another endpoint); sending it again cannot help.
+		f.Code = "client_rejected"
+		f.Message = shorten(err.Error(), 300)
+	case ex.statusCode >= 200 && ex.statusCode < 300:
+		// The answer arrived but did not decode.
+		f.Code = "bad_answer"
+		f.Message = shorten(err.Error(), 300)
+	default:
+		f.StatusCode = 0
+		f.Code = "network"
+		f.Message = shorten(err.Error(), 300)
+	}
+	quota := f.Code == "insufficient_quota" || f.Type == "insufficient_quota"
+	switch {
+	case f.Code == "client_rejected":
+		f.Transient = false
+	case quota:
+		// Retrying cannot help until someone pays; say so loudly.
+		f.Transient = false
+	case f.StatusCode == 0, f.StatusCode == http.StatusRequestTimeout, f.StatusCode == http.StatusTooManyRequests,
+		f.StatusCode >= 500, f.Code == "bad_answer":
+		f.Transient = true
+	}
+	if f.Transient {
+		if d, ok := ex.retryAfter(o.now()); ok {
+			f.Wait = d
+		} else {
+			f.Wait = o.backoff(attempt)
+		}
+	}
+	return f
+}
+
+// backoff is the jittered wait after the given failed attempt.
+func (o *OpenAI) backoff(attempt int) time.Duration {
+	d := backoffCap
+	if attempt < 16 {
+		d = min(backoffBase<<(attempt-1), backoffCap)
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// chatRequest maps our request to go-openai's. Temperature, prompt cache
+// key and retention are added by the body rewriter.
+func chatRequest(req Request) openai.ChatCompletionRequest {
+	ccr := openai.ChatCompletionRequest{Model: req.Model}
+	for _, m := range req.Messages {
+		ccr.Messages = append(ccr.Messages, openai.ChatCompletionMessage{Role: m.Role, Content: m.Content})
+	}
+	if isReasoningModel(req.Model) {
+		// Reasoning models reject max_tokens and any temperature but 1.
+		ccr.MaxCompletionTokens = req.MaxTokens
+	} else {
+		ccr.MaxTokens = req.MaxTokens
+	}
+	if s := req.Schema; s != nil {
+		ccr.ResponseFormat = &openai.ChatCompletionResponseFormat{
+			Type: openai.ChatCompletionResponseFormatTypeJSONSchema,
+			JSONSchema: &openai.ChatCompletionResponseFormatJSONSchema{
+				Name:   s.Name,
+				Schema: s.Definition,
+				Strict: true,
+			},
+		}
+	}
+	return ccr
+}
+
+// isReasoningModel reports OpenAI reasoning models (o1, o3, o4, gpt-5,
+// gpt-6 families), which take max_completion_tokens and no temperature. A
+// provider prefix such as "openai/" is ignored.
+func isReasoningModel(model string) bool {
+	model = baseModelName(model)
+	for _, p := range []string{"o1", "o3", "o4", "gpt-5", "gpt-6"} {
+		if strings.HasPrefix(model, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// baseModelName drops a router's provider prefix ("openai/gpt-4.1" ->
+// "gpt-4.1").
+func baseModelName(model string) string {
+	if i := strings.LastIndexByte(model, '/'); i >= 0 {
+		return model[i+1:]
+	}
+	return model
+}

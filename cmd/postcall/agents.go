@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/postcall/postcall/agent"
+	"github.com/postcall/postcall/store"
+)
+
+// runAgents is `agents apply FILE` and `agents list`.
+func runAgents(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 {
+		return usageErr("agents: want `agents apply FILE` or `agents list`")
+	}
+	switch args[0] {
+	case "apply":
+		return runAgentsApply(ctx, e, args[1:])
+	case "list":
+		return runAgentsList(ctx, e, args[1:])
+	default:
+		return usageErr("agents: unknown subcommand %q: want apply or list", args[0])
+	}
+}
+
+// runAgentsApply validates every plan in FILE before storing any, then
+// stores them all in one transaction, so a bad file changes nothing.
+func runAgentsApply(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "agents apply", "agents apply FILE (YAML or JSON; one agent or a list; - for stdin)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usageErr("agents apply: want exactly one FILE")
+	}
+	var data []byte
+	if pos[0] == "-" {
+		data, err = io.ReadAll(e.stdin)
+	} else {
+		data, err = os.ReadFile(pos[0])
+	}
+	if err != nil {
+		return fmt.Errorf("read %s: %w", pos[0], err)
+	}
+	plans, err := agent.ParsePlans(data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", pos[0], err)
+	}
+	a, err := openApp(ctx, e, appOptions{})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	type change struct {
+		id      string
+		what    store.PlanChange
+		version int
+	}
+	var changes []change
+	err = pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) error {
+		for i := range plans {
+			what, version, err := store.ApplyPlan(ctx, tx, &plans[i])
+			if err != nil {
+				return err
+			}
+			changes = append(changes, change{plans[i].ID, what, version})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, c := range changes {
+		fmt.Fprintf(e.stdout, "%s: %s (plan version %d)\n", c.id, c.what, c.version)
+	}
+	return nil
+}
+
+func runAgentsList(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "agents list", "agents list")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	a, err := openApp(ctx, e, appOptions{})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	list, err := store.ListAgents(ctx, a.pool)
+	if err != nil {
+		return err
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(e.stdout, "no agents yet: `postcall agents apply FILE` adds them")
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tPLAN VERSION\tCALLS\tUPDATED")
+	for _, s := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", s.ID, s.Name, s.CurrentVersion, s.Calls, s.UpdatedAt.UTC().Format("2006-01-02 15:04:05Z"))
+	}
+	return tw.Flush()
+}

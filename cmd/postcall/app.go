@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"github.com/postcall/postcall/analysis"
+	"github.com/postcall/postcall/config"
+	"github.com/postcall/postcall/crm"
+	"github.com/postcall/postcall/jobs"
+	"github.com/postcall/postcall/migrations"
+	"github.com/postcall/postcall/pipeline"
+	"github.com/postcall/postcall/recording"
+	"github.com/postcall/postcall/store"
+)
+
+// appOptions says which parts of the app a command needs.
+type appOptions struct {
+	// enqueue builds an insert-only River client and the enqueuer.
+	enqueue bool
+	// work builds a working River client (the worker).
+	work bool
+}
+
+// app is everything a command may use, wired from the configuration. All
+// wiring lives here, in cmd.
+type app struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	pool     *pgxpool.Pool
+	river    *river.Client[pgx.Tx]
+	pipeline *pipeline.Service
+	enqueuer *jobs.Enqueuer
+	// recordings is nil when no S3_BUCKET is configured.
+	recordings *recording.Store
+	// links is nil when no POSTCALL_PUBLIC_URL is configured.
+	links *recording.Links
+}
+
+func openApp(ctx context.Context, e *env, opts appOptions) (*app, error) {
+	cfg, err := config.Load(e.environ)
+	if err != nil {
+		return nil, err
+	}
+	a := &app{cfg: cfg, log: newLogger(e.stderr, cfg)}
+	a.pool, err = pgxpool.New(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", migrations.RedactURL(cfg.DatabaseURL), err)
+	}
+	if err := migrations.Check(ctx, a.pool, ""); err != nil {
+		a.pool.Close()
+		return nil, fmt.Errorf("database %s: %w", migrations.RedactURL(cfg.DatabaseURL), err)
+	}
+	if cfg.S3.Bucket != "" {
+		a.recordings, err = recording.New(ctx, recording.Config{
+			Bucket:         cfg.S3.Bucket,
+			Endpoint:       cfg.S3.Endpoint,
+			Region:         cfg.S3.Region,
+			ForcePathStyle: cfg.S3.ForcePathStyle,
+			URLTTL:         cfg.S3.URLTTL,
+		})
+		if err != nil {
+			a.pool.Close()
+			return nil, fmt.Errorf("recording store: %w", err)
+		}
+	}
+	if cfg.PublicURL != "" {
+		if a.links, err = recording.NewLinks(cfg.PublicURL, cfg.LinkSecret); err != nil {
+			a.pool.Close()
+			return nil, err
+		}
+	}
+	if !opts.enqueue && !opts.work {
+		return a, nil
+	}
+	a.pipeline, err = newPipeline(cfg, a.log, a.links)
+	if err != nil {
+		a.pool.Close()
+		return nil, err
+	}
+	a.river, err = jobs.NewClient(jobs.ClientConfig{
+		Pool:            a.pool,
+		Pipeline:        a.pipeline,
+		Work:            opts.work,
+		RunConcurrency:  cfg.LLM.Concurrency,
+		SoftStopTimeout: cfg.ShutdownTimeout,
+		Logger:          a.log,
+	})
+	if err != nil {
+		a.pool.Close()
+		return nil, err
+	}
+	a.enqueuer = &jobs.Enqueuer{Pool: a.pool, Client: a.river, Pipeline: a.pipeline}
+	return a, nil
+}
+
+// newPipeline chooses the model: the configured endpoint, else the demo model
+// when asked for, else none (runs wait for an endpoint).
+func newPipeline(cfg *config.Config, log *slog.Logger, links *recording.Links) (*pipeline.Service, error) {
+	p := &pipeline.Service{Logger: log, Deliveries: &pipeline.Deliveries{
+		Deliverer:    crm.NewDeliverer(cfg.AllowPrivateTargets),
+		DisableAfter: cfg.IntegrationDisableAfter,
+		Logger:       log,
+	}}
+	if links != nil {
+		p.Deliveries.RecordingLink = func(c *store.Call) string { return links.Link(c.ID.String()) }
+	}
+	switch {
+	case cfg.LLM.Configured():
+		model, err := analysis.NewOpenAI(analysis.OpenAIConfig{
+			BaseURL:     cfg.LLM.BaseURL,
+			APIKey:      cfg.LLM.APIKey,
+			RPM:         cfg.LLM.RPM,
+			TPM:         cfg.LLM.TPM,
+			Concurrency: cfg.LLM.Concurrency,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("LLM client: %w", err)
+		}
+		p.Analyzer = &analysis.Analyzer{Model: model, DefaultModel: cfg.LLM.Model}
+	case cfg.LLM.Demo:
+		p.Analyzer = &analysis.Analyzer{Model: analysis.Demo{}, DefaultModel: cfg.LLM.Model}
+		p.Demo = true
+	}
+	return p, nil
+}
+
+// documentOptions supplies the call document's signed recording URL.
+func (a *app) documentOptions() store.DocumentOptions {
+	var opts store.DocumentOptions
+	if a.recordings != nil {
+		opts.Sign = func(ctx context.Context, key string) (string, time.Time, error) {
+			u, err := a.recordings.Sign(ctx, key)
+			return u.URL, u.ExpiresAt, err
+		}
+	}
+	return opts
+}
+
+func (a *app) Close() {
+	a.pool.Close()
+}
+
+func newLogger(w io.Writer, cfg *config.Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/postcall/postcall/pipeline"
+	"github.com/postcall/postcall/store"
+)
+
+// runReanalyze enqueues fresh runs with the agent's current plan; with
+// --wait it blocks until they are done and prints the result.
+func runReanalyze(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "reanalyze", "reanalyze CALL... [--kind analysis|qc|all] [--wait]")
+	kind := fs.String("kind", "all", "what to run again: analysis, qc or all")
+	wait := fs.Bool("wait", false, "wait until the runs are done and print the result")
+	timeout := fs.Duration("timeout", 15*time.Minute, "with --wait, how long to wait")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return usageErr("reanalyze: name at least one CALL")
+	}
+	var kinds pipeline.Kinds
+	switch *kind {
+	case "all":
+		kinds = pipeline.AllKinds
+	case "analysis":
+		kinds.Analysis = true
+	case "qc":
+		kinds.QC = true
+	default:
+		return usageErr("reanalyze: --kind %q must be analysis, qc or all", *kind)
+	}
+	a, err := openApp(ctx, e, appOptions{enqueue: true})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	failed := false
+	var enqueued []string
+	for _, ref := range pos {
+		res, err := a.enqueuer.Reanalyze(ctx, ref, kinds)
+		if err != nil {
+			failed = true
+			if errors.Is(err, store.ErrNotFound) {
+				fmt.Fprintf(e.stderr, "%s: not found\n", ref)
+			} else {
+				fmt.Fprintf(e.stderr, "%v\n", err)
+			}
+			continue
+		}
+		switch {
+		case res.Auto != nil:
+			fmt.Fprintf(e.stdout, "%s: auto disposition %s (%s); no LLM request\n", ref, res.Auto.Disposition, res.Auto.Reason)
+		default:
+			fmt.Fprintf(e.stdout, "%s: enqueued %s at high priority\n", ref, plural(len(res.Runs), "run"))
+			enqueued = append(enqueued, res.ID.String())
+		}
+	}
+	if *wait {
+		if !a.cfg.LLM.Configured() && !a.cfg.LLM.Demo && len(enqueued) > 0 {
+			fmt.Fprintln(e.stderr, "note: no LLM endpoint is configured; the runs wait until a worker has one")
+		}
+		waitCtx, cancel := context.WithTimeout(ctx, *timeout)
+		defer cancel()
+		for _, id := range enqueued {
+			c, err := waitDone(waitCtx, a.pool, id)
+			if err != nil {
+				return fmt.Errorf("wait for %s: %w", id, err)
+			}
+			if err := printCall(ctx, e.stdout, a, c); err != nil {
+				return err
+			}
+		}
+	}
+	if failed {
+		return errSilent
+	}
+	return nil
+}
+
+// waitDone polls until the call is finalized. Polling keeps the command
+// independent of where the worker runs.
+func waitDone(ctx context.Context, db store.DBTX, id string) (*store.Call, error) {
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		c, err := store.GetCall(ctx, db, id)
+		if err != nil {
+			return nil, err
+		}
+		if c.Done {
+			return c, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("still %s: %w", c.State, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}

@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/postcall/postcall/api"
+)
+
+// runWorker runs the River client (every queue) and the HTTP server until
+// the context ends (SIGINT/SIGTERM), then drains: running jobs get
+// POSTCALL_SHUTDOWN_TIMEOUT to finish before their contexts are cancelled.
+func runWorker(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "worker", "worker [--http-addr ADDR]")
+	addr := fs.String("http-addr", "", "HTTP listen address (default POSTCALL_HTTP_ADDR)")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	a, err := openApp(ctx, e, appOptions{work: true})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if *addr == "" {
+		*addr = a.cfg.HTTPAddr
+	}
+	switch {
+	case a.cfg.LLM.Configured():
+		a.log.Info("LLM endpoint configured", slog.String("base_url", a.cfg.LLM.BaseURL), slog.String("default_model", a.cfg.LLM.Model))
+	case a.cfg.LLM.Demo:
+		a.log.Warn("no LLM endpoint: the DEMO model answers, and its output is labelled demo everywhere")
+	default:
+		a.log.Warn("no LLM endpoint configured: calls that need the model wait (state waiting_llm) until one is; auto dispositions still complete")
+	}
+	if a.cfg.S3.URLTTLClamped {
+		a.log.Warn("POSTCALL_RECORDING_URL_TTL above 7 days (the SigV4 maximum); clamped to 7 days")
+	}
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *addr, err)
+	}
+	srv := &http.Server{
+		Handler:           (&api.Server{Pool: a.pool, Links: a.links, Recordings: a.recordings, Logger: a.log}).Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- srv.Serve(ln) }()
+
+	if err := a.river.Start(ctx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("start River client: %w", err)
+	}
+	a.log.Info("worker started", slog.String("http_addr", ln.Addr().String()))
+
+	select {
+	case <-ctx.Done():
+	case err := <-httpDone:
+		if !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("HTTP server stopped", slog.String("error", err.Error()))
+		}
+	}
+	a.log.Info("stopping: draining running jobs", slog.Duration("soft_stop_timeout", a.cfg.ShutdownTimeout))
+	stopCtx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout+10*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(stopCtx)
+	if err := a.river.Stop(stopCtx); err != nil {
+		return fmt.Errorf("stop River client: %w", err)
+	}
+	a.log.Info("worker stopped")
+	return nil
+}

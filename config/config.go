@@ -1,0 +1,296 @@
+// Package config reads postcall's configuration from the environment. Every
+// value is validated up front: an invalid value, or a POSTCALL_ variable this
+// binary does not know (a typo would otherwise silently fall back to a
+// default), fails at start with a message naming the variable.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// Defaults.
+const (
+	DefaultDatabaseURL             = "postgres://postgres@127.0.0.1:5432/postcall?sslmode=disable"
+	DefaultOpenAIBaseURL           = "https://api.openai.com/v1"
+	DefaultModel                   = "gpt-4.1-mini"
+	DefaultLLMRPM                  = 500     // OpenAI tier 1 for gpt-4.1-mini
+	DefaultLLMTPM                  = 200_000 // OpenAI tier 1 for gpt-4.1-mini
+	DefaultLLMConcurrency          = 16
+	DefaultRecordingURLTTL         = time.Hour
+	MaxRecordingURLTTL             = 7 * 24 * time.Hour // the SigV4 presign maximum
+	DefaultHTTPAddr                = "127.0.0.1:8080"
+	DefaultPurgeSchedule           = "0 3 * * *"  // nightly at 03:00 UTC
+	DefaultRetentionSchedule       = "30 3 * * *" // nightly at 03:30 UTC
+	DefaultShutdownTimeout         = 30 * time.Second
+	DefaultIntegrationDisableAfter = 5 * 24 * time.Hour
+)
+
+// Config is postcall's whole configuration.
+type Config struct {
+	// DatabaseURL is DATABASE_URL. Default DefaultDatabaseURL.
+	DatabaseURL string
+
+	// LLM holds the model endpoint and client-side limits.
+	LLM LLM
+	// S3 holds the recording store.
+	S3 S3
+
+	// HTTPAddr is POSTCALL_HTTP_ADDR, the worker's HTTP listener. Default
+	// 127.0.0.1:8080.
+	HTTPAddr string
+	// APIToken is POSTCALL_API_TOKEN, the HTTP API's bearer token. Empty
+	// means the API refuses everything but health checks.
+	APIToken string
+
+	// PurgeSchedule is POSTCALL_PURGE_SCHEDULE, a robfig/cron standard
+	// expression (CRON_TZ= allowed). Default nightly at 03:00 UTC.
+	PurgeSchedule string
+	// RetentionSchedule is POSTCALL_RETENTION_SCHEDULE. Default nightly at
+	// 03:30 UTC.
+	RetentionSchedule string
+
+	// AllowPrivateTargets is POSTCALL_ALLOW_PRIVATE_TARGETS=1: integrations
+	// may post to loopback and private addresses. Tests only. Default off.
+	AllowPrivateTargets bool
+
+	// PublicURL is POSTCALL_PUBLIC_URL: where people reach this server's
+	// recording links (GET /r/{id}), put in CRM notes instead of presigned
+	// URLs that die within 7 days. With LinkSecret; unset means CRM payloads
+	// carry no recording link.
+	PublicURL string
+	// LinkSecret is POSTCALL_LINK_SECRET, the HMAC key of recording links
+	// (at least 32 characters).
+	LinkSecret string
+	// IntegrationDisableAfter is POSTCALL_INTEGRATION_DISABLE_AFTER: an
+	// integration failing continuously this long is disabled. Default 120h.
+	IntegrationDisableAfter time.Duration
+
+	// ShutdownTimeout is POSTCALL_SHUTDOWN_TIMEOUT: how long a stopping
+	// worker lets running jobs finish before cancelling them. Default 30s.
+	ShutdownTimeout time.Duration
+
+	// LogFormat is POSTCALL_LOG_FORMAT, text or json. Default text.
+	LogFormat string
+	// LogLevel is POSTCALL_LOG_LEVEL: debug, info, warn or error. Default
+	// info.
+	LogLevel string
+}
+
+// LLM is the model endpoint.
+type LLM struct {
+	// BaseURL is OPENAI_BASE_URL. Default OpenAI's public API.
+	BaseURL string
+	// APIKey is OPENAI_API_KEY.
+	APIKey string
+	// Model is POSTCALL_MODEL, used when an agent names none. Default
+	// gpt-4.1-mini.
+	Model string
+	// RPM, TPM and Concurrency are POSTCALL_LLM_RPM, POSTCALL_LLM_TPM and
+	// POSTCALL_LLM_CONCURRENCY. Defaults 500, 200000 and 16.
+	RPM, TPM, Concurrency int
+	// Demo is POSTCALL_DEMO_MODEL=1: when no endpoint is configured, a
+	// built-in demo model answers, and its output is labelled as demo output
+	// everywhere. Default off.
+	Demo bool
+}
+
+// Configured reports whether a real endpoint is configured: a key, or a base
+// URL other than OpenAI's (local servers often need no key). Without one,
+// calls that need the model wait.
+func (l LLM) Configured() bool {
+	return l.APIKey != "" || strings.TrimRight(l.BaseURL, "/") != DefaultOpenAIBaseURL
+}
+
+// S3 is the recording store. Credentials come from the standard AWS_*
+// variables and the default AWS chain.
+type S3 struct {
+	// Bucket is S3_BUCKET. Empty means recordings are not signed or deleted.
+	Bucket string
+	// Endpoint is S3_ENDPOINT, for S3-compatible stores.
+	Endpoint string
+	// Region is S3_REGION; AWS_REGION when unset; us-east-1 as a last resort.
+	Region string
+	// ForcePathStyle is S3_FORCE_PATH_STYLE.
+	ForcePathStyle bool
+	// URLTTL is POSTCALL_RECORDING_URL_TTL, clamped to 7 days. Default 1h.
+	URLTTL time.Duration
+	// URLTTLClamped reports that the configured TTL was above 7 days.
+	URLTTLClamped bool
+}
+
+// known lists every POSTCALL_ variable, so that a misspelt one fails.
+var known = map[string]bool{
+	"POSTCALL_MODEL": true, "POSTCALL_LLM_RPM": true, "POSTCALL_LLM_TPM": true,
+	"POSTCALL_LLM_CONCURRENCY": true, "POSTCALL_DEMO_MODEL": true,
+	"POSTCALL_RECORDING_URL_TTL": true, "POSTCALL_HTTP_ADDR": true, "POSTCALL_API_TOKEN": true,
+	"POSTCALL_PURGE_SCHEDULE": true, "POSTCALL_RETENTION_SCHEDULE": true,
+	"POSTCALL_ALLOW_PRIVATE_TARGETS": true, "POSTCALL_SHUTDOWN_TIMEOUT": true,
+	"POSTCALL_LOG_FORMAT": true, "POSTCALL_LOG_LEVEL": true,
+	"POSTCALL_PUBLIC_URL": true, "POSTCALL_LINK_SECRET": true, "POSTCALL_INTEGRATION_DISABLE_AFTER": true,
+}
+
+// Load reads the configuration from environ (os.Environ's KEY=VALUE form).
+// All problems are reported together, each naming its variable.
+func Load(environ []string) (*Config, error) {
+	env := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	r := reader{env: env}
+	for k := range env {
+		if strings.HasPrefix(k, "POSTCALL_") && !known[k] {
+			r.fail(k, "unknown variable (misspelt?)")
+		}
+	}
+
+	cfg := &Config{
+		DatabaseURL: r.str("DATABASE_URL", DefaultDatabaseURL),
+		LLM: LLM{
+			BaseURL:     r.url("OPENAI_BASE_URL", DefaultOpenAIBaseURL),
+			APIKey:      r.str("OPENAI_API_KEY", ""),
+			Model:       r.str("POSTCALL_MODEL", DefaultModel),
+			RPM:         r.positiveInt("POSTCALL_LLM_RPM", DefaultLLMRPM),
+			TPM:         r.positiveInt("POSTCALL_LLM_TPM", DefaultLLMTPM),
+			Concurrency: r.positiveInt("POSTCALL_LLM_CONCURRENCY", DefaultLLMConcurrency),
+			Demo:        r.flag("POSTCALL_DEMO_MODEL"),
+		},
+		S3: S3{
+			Bucket:         r.str("S3_BUCKET", ""),
+			Endpoint:       r.url("S3_ENDPOINT", ""),
+			Region:         r.str("S3_REGION", r.str("AWS_REGION", "us-east-1")),
+			ForcePathStyle: r.flag("S3_FORCE_PATH_STYLE"),
+			URLTTL:         r.duration("POSTCALL_RECORDING_URL_TTL", DefaultRecordingURLTTL),
+		},
+		HTTPAddr:                r.addr("POSTCALL_HTTP_ADDR", DefaultHTTPAddr),
+		APIToken:                r.str("POSTCALL_API_TOKEN", ""),
+		PurgeSchedule:           r.schedule("POSTCALL_PURGE_SCHEDULE", DefaultPurgeSchedule),
+		RetentionSchedule:       r.schedule("POSTCALL_RETENTION_SCHEDULE", DefaultRetentionSchedule),
+		AllowPrivateTargets:     r.flag("POSTCALL_ALLOW_PRIVATE_TARGETS"),
+		ShutdownTimeout:         r.duration("POSTCALL_SHUTDOWN_TIMEOUT", DefaultShutdownTimeout),
+		PublicURL:               r.url("POSTCALL_PUBLIC_URL", ""),
+		LinkSecret:              r.str("POSTCALL_LINK_SECRET", ""),
+		IntegrationDisableAfter: r.duration("POSTCALL_INTEGRATION_DISABLE_AFTER", DefaultIntegrationDisableAfter),
+		LogFormat:               r.oneOf("POSTCALL_LOG_FORMAT", "text", "text", "json"),
+		LogLevel:                r.oneOf("POSTCALL_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+	}
+	if _, err := url.Parse(cfg.DatabaseURL); err != nil || !(strings.HasPrefix(cfg.DatabaseURL, "postgres://") || strings.HasPrefix(cfg.DatabaseURL, "postgresql://")) {
+		r.fail("DATABASE_URL", "must be a postgres:// URL")
+	}
+	if (cfg.PublicURL == "") != (cfg.LinkSecret == "") {
+		r.fail("POSTCALL_LINK_SECRET", "POSTCALL_PUBLIC_URL and POSTCALL_LINK_SECRET go together: set both or neither")
+	} else if cfg.LinkSecret != "" && len(cfg.LinkSecret) < 32 {
+		r.fail("POSTCALL_LINK_SECRET", "must be at least 32 characters")
+	}
+	if cfg.S3.URLTTL > MaxRecordingURLTTL {
+		cfg.S3.URLTTL = MaxRecordingURLTTL
+		cfg.S3.URLTTLClamped = true
+	}
+	if len(r.problems) > 0 {
+		return nil, errors.New("invalid configuration:\n  " + strings.Join(r.problems, "\n  "))
+	}
+	return cfg, nil
+}
+
+// reader collects problems instead of stopping at the first, so that one
+// start shows everything to fix.
+type reader struct {
+	env      map[string]string
+	problems []string
+}
+
+func (r *reader) fail(name, format string, args ...any) {
+	r.problems = append(r.problems, name+": "+fmt.Sprintf(format, args...))
+}
+
+func (r *reader) str(name, def string) string {
+	if v, ok := r.env[name]; ok && strings.TrimSpace(v) != "" {
+		return strings.TrimSpace(v)
+	}
+	return def
+}
+
+func (r *reader) url(name, def string) string {
+	v := r.str(name, def)
+	if v == "" {
+		return v
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		r.fail(name, "%q must be an absolute http(s) URL", v)
+	}
+	return strings.TrimRight(v, "/")
+}
+
+func (r *reader) positiveInt(name string, def int) int {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		r.fail(name, "%q must be a positive integer", v)
+		return def
+	}
+	return n
+}
+
+func (r *reader) flag(name string) bool {
+	switch strings.ToLower(r.str(name, "0")) {
+	case "1", "true", "yes", "on":
+		return true
+	case "0", "false", "no", "off":
+		return false
+	default:
+		r.fail(name, "%q must be 1 or 0", r.env[name])
+		return false
+	}
+}
+
+func (r *reader) duration(name string, def time.Duration) time.Duration {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		r.fail(name, "%q must be a positive duration such as 90s, 30m or 1h", v)
+		return def
+	}
+	return d
+}
+
+func (r *reader) addr(name, def string) string {
+	v := r.str(name, def)
+	if _, _, err := net.SplitHostPort(v); err != nil {
+		r.fail(name, "%q must be host:port", v)
+	}
+	return v
+}
+
+func (r *reader) schedule(name, def string) string {
+	v := r.str(name, def)
+	if _, err := cron.ParseStandard(v); err != nil {
+		r.fail(name, "%q is not a cron expression: %v", v, err)
+	}
+	return v
+}
+
+func (r *reader) oneOf(name, def string, allowed ...string) string {
+	v := strings.ToLower(r.str(name, def))
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	r.fail(name, "%q must be one of %s", v, strings.Join(allowed, ", "))
+	return def
+}

@@ -1,0 +1,111 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/postcall/postcall/pipeline"
+)
+
+// ClientConfig configures postcall's River client.
+type ClientConfig struct {
+	// Pool is the database. Required.
+	Pool *pgxpool.Pool
+	// Pipeline does the post-call work. Required.
+	Pipeline *pipeline.Service
+	// Work starts queues and workers; false makes an insert-only client (for
+	// commands that enqueue). Default false.
+	Work bool
+	// RunConcurrency is how many analysis and how many QC jobs run at once
+	// in this process. The LLM client's own concurrency cap is what limits
+	// requests; this only keeps enough jobs in flight to use it. Default 16.
+	RunConcurrency int
+	// SoftStopTimeout is how long a stopping worker lets running jobs
+	// finish before their contexts are cancelled. Default 30s.
+	SoftStopTimeout time.Duration
+	// Schema is the database schema of River's tables. Default "": the
+	// connection's search_path.
+	Schema string
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// FetchPollInterval overrides River's poll interval (tests). Default
+	// River's own (1s; LISTEN/NOTIFY wakes workers sooner).
+	FetchPollInterval time.Duration
+}
+
+// NewClient returns postcall's River client. It sets
+// cfg.Pipeline.EnqueueDeliveries to enqueue through the new client.
+func NewClient(cfg ClientConfig) (*river.Client[pgx.Tx], error) {
+	if cfg.Pool == nil {
+		return nil, fmt.Errorf("jobs client: Pool is required")
+	}
+	if cfg.Pipeline == nil {
+		return nil, fmt.Errorf("jobs client: Pipeline is required")
+	}
+	if cfg.RunConcurrency <= 0 {
+		cfg.RunConcurrency = 16
+	}
+	if cfg.SoftStopTimeout <= 0 {
+		cfg.SoftStopTimeout = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &AnalysisWorker{DB: cfg.Pool, Pipeline: cfg.Pipeline})
+	river.AddWorker(workers, &QCWorker{DB: cfg.Pool, Pipeline: cfg.Pipeline})
+	if cfg.Pipeline.Deliveries != nil {
+		river.AddWorker(workers, &DeliverWorker{DB: cfg.Pool, Deliveries: cfg.Pipeline.Deliveries})
+	}
+
+	rc := &river.Config{
+		Logger:  cfg.Logger,
+		Schema:  cfg.Schema,
+		Workers: workers,
+		// Completed jobs are only bookkeeping (results live in postcall's
+		// tables): keep them a day for debugging, then let River clean up.
+		CompletedJobRetentionPeriod: 24 * time.Hour,
+		// Discarded jobs are failures someone should look at: keep them a
+		// week.
+		DiscardedJobRetentionPeriod: 7 * 24 * time.Hour,
+		// A job whose worker died (kill -9, lost node) is rescued after
+		// this; it must exceed the longest job timeout (runTimeout) so a
+		// slow but live run is never worked twice.
+		RescueStuckJobsAfter: runTimeout + 5*time.Minute,
+		// Default timeout for jobs that set none; runs set their own.
+		JobTimeout: time.Minute,
+		// On SIGTERM running jobs get this long to finish before their
+		// contexts are cancelled; a cancelled run is retried later and
+		// pays again only for a request whose result was not yet stored.
+		SoftStopTimeout: cfg.SoftStopTimeout,
+	}
+	if cfg.FetchPollInterval > 0 {
+		rc.FetchPollInterval = cfg.FetchPollInterval
+		rc.FetchCooldown = min(cfg.FetchPollInterval, 100*time.Millisecond)
+	}
+	if cfg.Work {
+		rc.Queues = map[string]river.QueueConfig{
+			QueueDefault:    {MaxWorkers: 10},
+			QueueAnalysis:   {MaxWorkers: cfg.RunConcurrency},
+			QueueQC:         {MaxWorkers: cfg.RunConcurrency},
+			QueueDeliveries: {MaxWorkers: 20},
+		}
+	}
+	client, err := river.NewClient(riverpgxv5.New(cfg.Pool), rc)
+	if err != nil {
+		return nil, fmt.Errorf("jobs client: %w", err)
+	}
+	// The pipeline enqueues the deliveries of a call in the transaction that
+	// finalizes it, through this client.
+	cfg.Pipeline.EnqueueDeliveries = func(ctx context.Context, tx pgx.Tx, ids []string) error {
+		return enqueueDeliveries(ctx, client, tx, ids)
+	}
+	return client, nil
+}

@@ -1,0 +1,124 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"github.com/postcall/postcall/call"
+	"github.com/postcall/postcall/pipeline"
+	"github.com/postcall/postcall/store"
+)
+
+// Enqueuer stores calls and enqueues their post-call processing, each call's
+// write and its jobs in one transaction.
+type Enqueuer struct {
+	Pool     *pgxpool.Pool
+	Client   *river.Client[pgx.Tx]
+	Pipeline *pipeline.Service
+}
+
+// IngestResult says what Ingest did with one record.
+type IngestResult struct {
+	ID uuid.UUID
+	// Duplicate is true when the call_id was already stored: nothing was
+	// stored or enqueued.
+	Duplicate bool
+	// Auto is the auto disposition the call got, if any.
+	Auto *call.Auto
+	// Runs are the analysis and QC runs enqueued.
+	Runs []pipeline.RunRef
+}
+
+// ErrUnknownAgent is returned when a record names an agent with no plan.
+var ErrUnknownAgent = errors.New("no such agent (apply its plan with `postcall agents apply`)")
+
+// Ingest stores a validated record and, in the same transaction, either
+// disposes of it at once (auto disposition) or enqueues its analysis and QC.
+// Re-ingesting a stored call_id changes and enqueues nothing.
+func (e *Enqueuer) Ingest(ctx context.Context, rec *call.Record) (*IngestResult, error) {
+	var res IngestResult
+	err := pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error {
+		plan, version, err := store.CurrentPlan(ctx, tx, rec.AgentID)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("agent_id %q: %w", rec.AgentID, ErrUnknownAgent)
+		}
+		if err != nil {
+			return err
+		}
+		id, inserted, err := store.InsertCall(ctx, tx, store.NewCall{Record: rec, PhoneKey: call.NormalizePhone(rec.PhoneNumber)})
+		if err != nil {
+			return err
+		}
+		res.ID = id
+		if !inserted {
+			res.Duplicate = true
+			return nil
+		}
+		c, err := store.LockCall(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		started, err := e.Pipeline.Start(ctx, tx, c, plan, version, store.TriggerIngest, pipeline.AllKinds)
+		if err != nil {
+			return err
+		}
+		res.Auto, res.Runs = started.Auto, started.Runs
+		return enqueueRuns(ctx, e.Client, tx, id, started.Runs, PriorityIngest)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ingest call %s: %w", rec.CallID, err)
+	}
+	return &res, nil
+}
+
+// ErrNotReanalyzable is returned for calls whose transcript is gone.
+var ErrNotReanalyzable = errors.New("cannot be reanalyzed")
+
+// Reanalyze runs the selected kinds again with the agent's current plan, at
+// high priority. Earlier runs stay in the call's history.
+func (e *Enqueuer) Reanalyze(ctx context.Context, ref string, kinds pipeline.Kinds) (*IngestResult, error) {
+	var res IngestResult
+	err := pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error {
+		found, err := store.GetCall(ctx, tx, ref)
+		if err != nil {
+			return err
+		}
+		c, err := store.LockCall(ctx, tx, found.ID)
+		if err != nil {
+			return err
+		}
+		res.ID = c.ID
+		switch {
+		case c.IsPurged:
+			return fmt.Errorf("call %s was purged: its transcript is gone: %w", ref, ErrNotReanalyzable)
+		case c.DeletedAt != nil:
+			return fmt.Errorf("call %s is deleted (restore it first): %w", ref, ErrNotReanalyzable)
+		}
+		plan, version, err := store.CurrentPlan(ctx, tx, c.Record.AgentID)
+		if err != nil {
+			return err
+		}
+		if kinds.Analysis && !kinds.QC && plan.Analysis == nil {
+			return fmt.Errorf("agent %s has no analysis prompt: %w", plan.ID, ErrNotReanalyzable)
+		}
+		if kinds.QC && !kinds.Analysis && plan.QC == nil {
+			return fmt.Errorf("agent %s has no QC prompt: %w", plan.ID, ErrNotReanalyzable)
+		}
+		started, err := e.Pipeline.Start(ctx, tx, c, plan, version, store.TriggerReanalyze, kinds)
+		if err != nil {
+			return err
+		}
+		res.Auto, res.Runs = started.Auto, started.Runs
+		return enqueueRuns(ctx, e.Client, tx, c.ID, started.Runs, PriorityReanalyze)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reanalyze %s: %w", ref, err)
+	}
+	return &res, nil
+}

@@ -1,0 +1,359 @@
+package jobs_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/stretchr/testify/require"
+
+	"github.com/postcall/postcall/agent"
+	"github.com/postcall/postcall/analysis"
+	"github.com/postcall/postcall/analysis/openaitest"
+	"github.com/postcall/postcall/call"
+	"github.com/postcall/postcall/internal/dbtest"
+	"github.com/postcall/postcall/jobs"
+	"github.com/postcall/postcall/pipeline"
+	"github.com/postcall/postcall/store"
+)
+
+const planYAML = `
+id: sales
+analysis:
+  prompt: "You review sales calls for ACME."
+  fields:
+    - {name: summary, type: string}
+    - {name: outcome, type: enum, values: [agreed, declined, callback]}
+    - {name: success, type: boolean}
+    - {name: email, type: string, pii: true}
+  summary_field: summary
+  disposition_field: outcome
+  success_field: success
+  skip: {min_user_turns: 1, min_duration: 5}
+qc:
+  prompt: "Judge the agent."
+  checklist:
+    - {id: greeting, description: "Introduced itself", weight: 1}
+    - {id: consent, description: "Asked for recording consent", weight: 2, fatal: true}
+    - {id: close, description: "Closed politely", weight: 1}
+  pass_score: 7
+cache: {enabled: true, retention: 24h}
+`
+
+type testBundle struct {
+	pool     *pgxpool.Pool
+	schema   string
+	llm      *openaitest.Server
+	client   *river.Client[pgx.Tx]
+	enqueuer *jobs.Enqueuer
+	pipeline *pipeline.Service
+}
+
+// setup starts a worker on a schema of its own (a running River client
+// commits) against a fake OpenAI server. withModel false leaves the pipeline
+// without an endpoint.
+func setup(t *testing.T, withModel bool) *testBundle {
+	t.Helper()
+	ctx := context.Background()
+	pool, schema := dbtest.Schema(t)
+	llm := openaitest.NewServer(t)
+	p := &pipeline.Service{}
+	if withModel {
+		model, err := analysis.NewOpenAI(analysis.OpenAIConfig{BaseURL: llm.URL, APIKey: llm.APIKey, MaxRetryWait: time.Millisecond})
+		require.NoError(t, err)
+		p.Analyzer = &analysis.Analyzer{Model: model, DefaultModel: "gpt-4.1-mini"}
+	}
+	b := &testBundle{pool: pool, schema: schema, llm: llm, pipeline: p}
+	b.client = b.startClient(t, p)
+	b.enqueuer = &jobs.Enqueuer{Pool: pool, Client: b.client, Pipeline: p}
+
+	plans, err := agent.ParsePlans([]byte(planYAML))
+	require.NoError(t, err)
+	_, _, err = store.ApplyPlan(ctx, pool, &plans[0])
+	require.NoError(t, err)
+	return b
+}
+
+func (b *testBundle) startClient(t *testing.T, p *pipeline.Service) *river.Client[pgx.Tx] {
+	t.Helper()
+	client, err := jobs.NewClient(jobs.ClientConfig{
+		Pool: b.pool, Pipeline: p, Work: true, Schema: b.schema, FetchPollInterval: 50 * time.Millisecond,
+		SoftStopTimeout: time.Second,
+	})
+	require.NoError(t, err)
+	require.NoError(t, client.Start(context.Background()))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = client.Stop(ctx)
+	})
+	return client
+}
+
+var callSeq atomic.Int64
+
+func conversation() *call.Record {
+	ms := func(v int64) *int64 { return &v }
+	dur := 120.0
+	return &call.Record{
+		CallID:      fmt.Sprintf("conv-%d", callSeq.Add(1)),
+		AgentID:     "sales",
+		EndedAt:     time.Date(2026, 11, 20, 15, 0, 0, 0, time.UTC),
+		EndedReason: "customer-ended-call",
+		Direction:   "outbound",
+		PhoneNumber: "+15550100001",
+		Duration:    &dur,
+		Transcript: []call.Turn{
+			{Role: call.RoleAgent, Text: "Hi, this is Ava from ACME. May I record?", TMs: ms(0)},
+			{Role: call.RoleUser, Text: "Yes. I want a demo next week.", TMs: ms(3000)},
+			{Role: call.RoleAgent, Text: "Booked. Goodbye!", TMs: ms(8000)},
+		},
+	}
+}
+
+func (b *testBundle) waitDone(t *testing.T, id fmt.Stringer) *store.Call {
+	t.Helper()
+	var c *store.Call
+	require.Eventually(t, func() bool {
+		var err error
+		c, err = store.GetCall(context.Background(), b.pool, id.String())
+		require.NoError(t, err)
+		return c.Done
+	}, 20*time.Second, 20*time.Millisecond, "call never finished")
+	return c
+}
+
+func TestIngestToDone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, true)
+	b.llm.SetDefault(func(req *openaitest.Request) openaitest.Reply {
+		if req.ResponseFormat.JSONSchema.Name == "qc" || len(req.Messages) > 0 && containsQC(req) {
+			return openaitest.Reply{Content: `{"greeting":{"passed":true,"evidence":"Hi, this is Ava"},"consent":{"passed":true,"evidence":"May I record?"},"close":{"passed":false,"evidence":"abrupt"}}`}
+		}
+		return openaitest.Reply{Content: `{"summary":"Customer wants a demo.","outcome":"agreed","success":true,"email":null}`}
+	})
+
+	res, err := b.enqueuer.Ingest(ctx, conversation())
+	require.NoError(t, err)
+	require.False(t, res.Duplicate)
+	require.Nil(t, res.Auto)
+	require.Len(t, res.Runs, 2)
+
+	c := b.waitDone(t, res.ID)
+	require.Equal(t, store.StateDone, c.State)
+	require.Equal(t, "agreed", *c.Disposition)
+	require.Equal(t, "analysis", *c.DispositionSource)
+	require.True(t, *c.GeneralSuccess)
+	require.Equal(t, "Customer wants a demo.", *c.CallSummary)
+	// 3 of 4 weight passed: round_half_up(1 + 9*3/4) = round(7.75) = 8.
+	require.Equal(t, 8, *c.FinalScore)
+	require.True(t, *c.QCPassed)
+
+	require.Equal(t, 2, b.llm.Len(), "one analysis and one QC request")
+	for _, req := range b.llm.Requests() {
+		require.NotNil(t, req.Temperature)
+		require.Zero(t, *req.Temperature)
+		require.NotNil(t, req.PromptCacheKey)
+		require.Equal(t, "24h", *req.PromptCacheRetention)
+	}
+	usage, err := store.CallUsage(ctx, b.pool, c.ID)
+	require.NoError(t, err)
+	require.Positive(t, usage.Prompt)
+	require.Positive(t, usage.Completion)
+
+	doc, err := store.BuildDocument(ctx, b.pool, c, store.DocumentOptions{})
+	require.NoError(t, err)
+	js, err := json.Marshal(doc)
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(js, &m))
+	require.Equal(t, "succeeded", m["analysis"].(map[string]any)["status"])
+	require.Equal(t, float64(8), m["qc"].(map[string]any)["score"])
+	require.Len(t, m["qc"].(map[string]any)["items"], 3)
+}
+
+func containsQC(req *openaitest.Request) bool {
+	var schema struct {
+		Properties map[string]any `json:"properties"`
+	}
+	_ = json.Unmarshal(req.Schema(), &schema)
+	_, ok := schema.Properties["greeting"]
+	return ok
+}
+
+func TestIngestAutoDispositionSendsNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, true)
+
+	for _, tc := range []struct {
+		reason string
+		mutate func(r *call.Record)
+		want   string
+	}{
+		{"voicemail", func(r *call.Record) { r.EndedReason = "voicemail"; r.Transcript = nil }, "voicemail"},
+		{"no answer", func(r *call.Record) { r.EndedReason = "customer-did-not-answer"; r.Transcript = nil }, "no_answer"},
+		{"busy", func(r *call.Record) { r.EndedReason = "customer-busy"; r.Transcript = nil }, "busy"},
+		{"silent customer", func(r *call.Record) { r.Transcript = r.Transcript[:1] }, "no_response"},
+		{"too short", func(r *call.Record) { d := 3.0; r.Duration = &d }, "too_short"},
+	} {
+		rec := conversation()
+		tc.mutate(rec)
+		res, err := b.enqueuer.Ingest(ctx, rec)
+		require.NoError(t, err, tc.reason)
+		require.NotNil(t, res.Auto, tc.reason)
+		require.Equal(t, tc.want, res.Auto.Disposition, tc.reason)
+		require.Empty(t, res.Runs, tc.reason)
+		c, err := store.GetCall(ctx, b.pool, res.ID.String())
+		require.NoError(t, err)
+		require.True(t, c.Done, tc.reason)
+		require.Equal(t, "auto", *c.DispositionSource, tc.reason)
+		require.Nil(t, c.FinalScore, "no QC for auto calls")
+	}
+	require.Zero(t, b.llm.Len(), "auto dispositions never reach the model")
+}
+
+func TestReingestDoesNotDuplicateWork(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, true)
+	rec := conversation()
+	first, err := b.enqueuer.Ingest(ctx, rec)
+	require.NoError(t, err)
+	b.waitDone(t, first.ID)
+
+	again, err := b.enqueuer.Ingest(ctx, rec)
+	require.NoError(t, err)
+	require.True(t, again.Duplicate)
+	require.Equal(t, first.ID, again.ID)
+	require.Empty(t, again.Runs)
+
+	runs, err := store.CallRuns(ctx, b.pool, first.ID)
+	require.NoError(t, err)
+	require.Len(t, runs, 2)
+	require.Equal(t, 2, b.llm.Len())
+}
+
+func TestIngestUnknownAgentStoresNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, true)
+	rec := conversation()
+	rec.AgentID = "nobody"
+	_, err := b.enqueuer.Ingest(ctx, rec)
+	require.ErrorIs(t, err, jobs.ErrUnknownAgent)
+	_, err = store.GetCall(ctx, b.pool, rec.CallID)
+	require.ErrorIs(t, err, store.ErrNotFound)
+}
+
+func TestWaitsForModelThenProceeds(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, false)
+
+	res, err := b.enqueuer.Ingest(ctx, conversation())
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		c, err := store.GetCall(ctx, b.pool, res.ID.String())
+		require.NoError(t, err)
+		return c.State == store.StateWaitingLLM
+	}, 10*time.Second, 20*time.Millisecond)
+	c, err := store.GetCall(ctx, b.pool, res.ID.String())
+	require.NoError(t, err)
+	require.False(t, c.Done)
+	require.Nil(t, c.Disposition, "nothing is invented while waiting")
+
+	// An endpoint is configured: a new worker picks the snoozed jobs up
+	// (moved to now instead of waiting out the snooze).
+	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	require.NoError(t, b.client.Stop(stopCtx))
+	_, err = b.pool.Exec(ctx, `UPDATE river_job SET scheduled_at = now() WHERE state = 'scheduled'`)
+	require.NoError(t, err)
+	model, err := analysis.NewOpenAI(analysis.OpenAIConfig{BaseURL: b.llm.URL, APIKey: b.llm.APIKey})
+	require.NoError(t, err)
+	b.startClient(t, &pipeline.Service{Analyzer: &analysis.Analyzer{Model: model, DefaultModel: "gpt-4.1-mini"}})
+
+	c = b.waitDone(t, res.ID)
+	require.Equal(t, store.StateDone, c.State)
+	require.NotNil(t, c.FinalScore)
+}
+
+func TestInvalidOutputFailsTheCallClearly(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, true)
+	b.llm.SetDefault(openaitest.InvalidJSON())
+
+	res, err := b.enqueuer.Ingest(ctx, conversation())
+	require.NoError(t, err)
+	c := b.waitDone(t, res.ID)
+	require.Equal(t, store.StateFailed, c.State)
+	require.Nil(t, c.Disposition)
+
+	runs, err := store.CallRuns(ctx, b.pool, c.ID)
+	require.NoError(t, err)
+	for _, r := range runs {
+		require.Equal(t, store.RunFailed, r.Status)
+		require.NotNil(t, r.Error)
+		require.Equal(t, 2, r.Requests, "the first answer and one repair")
+		require.Positive(t, r.Usage.Prompt, "spent tokens are recorded for failed runs")
+	}
+}
+
+func TestRetriedRunDoesNotPayTwice(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, true)
+	res, err := b.enqueuer.Ingest(ctx, conversation())
+	require.NoError(t, err)
+	b.waitDone(t, res.ID)
+	sent := b.llm.Len()
+
+	// A job retried after its result was stored (e.g. its completion was
+	// lost) runs the pipeline again: nothing is sent.
+	for _, run := range res.Runs {
+		completed := false
+		err := b.pipeline.Execute(ctx, b.pool, run.ID, func(context.Context, pgx.Tx) error { completed = true; return nil })
+		require.NoError(t, err)
+		require.True(t, completed)
+	}
+	require.Equal(t, sent, b.llm.Len())
+}
+
+func TestReanalyzeKeepsHistory(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, true)
+	res, err := b.enqueuer.Ingest(ctx, conversation())
+	require.NoError(t, err)
+	b.waitDone(t, res.ID)
+
+	// The plan changes: reanalysis uses the new version.
+	plans, err := agent.ParsePlans([]byte(planYAML + "model: gpt-4.1\n"))
+	require.NoError(t, err)
+	_, version, err := store.ApplyPlan(ctx, b.pool, &plans[0])
+	require.NoError(t, err)
+	require.Equal(t, 2, version)
+
+	again, err := b.enqueuer.Reanalyze(ctx, res.ID.String(), pipeline.Kinds{Analysis: true})
+	require.NoError(t, err)
+	require.Len(t, again.Runs, 1)
+	c := b.waitDone(t, res.ID)
+	require.Equal(t, 2, *c.PlanVersion)
+	require.NotNil(t, c.FinalScore, "QC result of the first round is kept")
+
+	runs, err := store.CallRuns(ctx, b.pool, c.ID)
+	require.NoError(t, err)
+	require.Len(t, runs, 3, "two analysis runs and one QC run")
+	require.Equal(t, store.TriggerReanalyze, runs[0].Trigger)
+	require.Equal(t, 2, runs[0].PlanVersion)
+	require.Equal(t, "gpt-4.1", *runs[0].Model)
+}

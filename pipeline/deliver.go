@@ -1,0 +1,340 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/postcall/postcall/agent"
+	"github.com/postcall/postcall/crm"
+	"github.com/postcall/postcall/store"
+)
+
+// Deliveries pushes finalized calls to their agent's integrations, at least
+// once, with a log row per attempt.
+type Deliveries struct {
+	// Deliverer sends the HTTP requests. Required.
+	Deliverer *crm.Deliverer
+	// Now is the clock of retry and disablement decisions. Default
+	// time.Now.
+	Now func() time.Time
+	// Jitter returns the adjustment added to a retry's base delay, so that
+	// deliveries failing together do not retry together. Default crm.Jitter
+	// (within ±10%).
+	Jitter func(time.Duration) time.Duration
+	// DisableAfter disables an integration that has failed continuously for
+	// this long. Default crm.DefaultDisableWindow (5 days).
+	DisableAfter time.Duration
+	// RecordingLink returns the recording link put in CRM payloads, "" for
+	// none. Default none.
+	RecordingLink func(c *store.Call) string
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// RetryLater is returned by Attempt when a delivery should be tried again
+// after After; its attempt is already logged.
+type RetryLater struct{ After time.Duration }
+
+func (e *RetryLater) Error() string { return fmt.Sprintf("delivery retry in %s", e.After) }
+
+// Create adds one pending delivery per integration of the call's agent, in
+// tx, and returns their ids for the caller to enqueue. An integration that is
+// disabled gets a delivery in status disabled, so the call document says why
+// nothing was sent.
+func (d *Deliveries) Create(ctx context.Context, tx pgx.Tx, c *store.Call, plan *agent.Plan) ([]string, error) {
+	var ids []string
+	for _, in := range plan.Integrations {
+		del := &store.Delivery{
+			ID: store.NewDeliveryID(), CallID: c.ID, AgentID: plan.ID, Integration: in.Name, Type: in.Type,
+			Status: store.DeliveryPending,
+		}
+		health, err := store.IntegrationHealth(ctx, tx, plan.ID, in.Name)
+		if err != nil {
+			return nil, err
+		}
+		if health.DisabledAt != nil {
+			del.Status = store.DeliveryDisabled
+			msg := "integration disabled: " + deref(health.DisabledReason) + " (`postcall redeliver` re-enables it)"
+			del.LastError = &msg
+		}
+		if err := store.CreateDelivery(ctx, tx, del); err != nil {
+			return nil, err
+		}
+		if del.Status == store.DeliveryPending {
+			ids = append(ids, del.ID)
+		}
+	}
+	return ids, nil
+}
+
+// Attempt makes one attempt of a pending delivery and records it; complete
+// runs in the transaction that records a final outcome. It returns
+// *RetryLater when the delivery should be tried again.
+func (d *Deliveries) Attempt(ctx context.Context, db DB, deliveryID string, complete func(context.Context, pgx.Tx) error) error {
+	del, err := store.GetDelivery(ctx, db, deliveryID)
+	if err != nil {
+		return err
+	}
+	if del.Status != store.DeliveryPending {
+		return d.record(ctx, db, del, nil, complete)
+	}
+	health, err := store.IntegrationHealth(ctx, db, del.AgentID, del.Integration)
+	if err != nil {
+		return err
+	}
+	if health.DisabledAt != nil {
+		return d.record(ctx, db, del, &store.AttemptRecord{
+			Outcome: "skipped", Status: store.DeliveryDisabled,
+			Error: "integration disabled: " + deref(health.DisabledReason),
+		}, complete)
+	}
+	c, err := store.GetCall(ctx, db, del.CallID.String())
+	if err != nil {
+		return err
+	}
+	plan, _, err := store.CurrentPlan(ctx, db, c.Record.AgentID)
+	if err != nil {
+		return err
+	}
+	target, err := d.target(plan, del.Integration)
+	if err != nil {
+		return d.record(ctx, db, del, &store.AttemptRecord{Outcome: string(crm.OutcomePermanent), Status: store.DeliveryFailed, Error: err.Error()}, complete)
+	}
+	res, err := d.callResult(ctx, db, c, plan)
+	if err != nil {
+		return err
+	}
+
+	attempt := d.Deliverer.Deliver(ctx, target, *res, del.ID)
+	if ctx.Err() != nil {
+		// Shutting down: River retries the job; nothing was decided.
+		return ctx.Err()
+	}
+	rec := store.AttemptRecord{
+		Outcome: string(attempt.Outcome), StatusCode: attempt.StatusCode, Latency: attempt.Latency,
+		ExternalID: attempt.ExternalID,
+	}
+	if attempt.Err != nil {
+		rec.Error = attempt.Err.Error()
+	}
+	now := d.now()
+	var retryIn time.Duration
+	switch attempt.Outcome {
+	case crm.OutcomeDelivered:
+		rec.Status = store.DeliveryDelivered
+	case crm.OutcomeRetry:
+		if del.Attempts+1 >= crm.MaxAttempts {
+			rec.Status = store.DeliveryFailed
+			rec.Error = fmt.Sprintf("gave up after %d attempts: %s", del.Attempts+1, rec.Error)
+			break
+		}
+		rec.Status = store.DeliveryPending
+		retryIn = max(crm.RetryDelay(del.Attempts+1, d.jitter()), attempt.RetryAfter)
+		next := now.Add(retryIn)
+		rec.NextAttemptAt = &next
+	default: // permanent, disable
+		rec.Status = store.DeliveryFailed
+	}
+
+	err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		if _, err := store.RecordAttempt(ctx, tx, del, rec); err != nil {
+			return err
+		}
+		if err := d.updateHealth(ctx, tx, del, attempt, now); err != nil {
+			return err
+		}
+		if rec.Status != store.DeliveryPending && complete != nil {
+			return complete(ctx, tx)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record delivery %s: %w", del.ID, err)
+	}
+	d.logger().InfoContext(ctx, "delivery attempt", slog.String("delivery", del.ID), slog.String("call", del.CallID.String()),
+		slog.String("integration", del.Integration), slog.String("outcome", string(attempt.Outcome)),
+		slog.Int("status_code", attempt.StatusCode), slog.Duration("latency", attempt.Latency))
+	if rec.Status == store.DeliveryPending {
+		return &RetryLater{After: retryIn}
+	}
+	return nil
+}
+
+// updateHealth ends a run of failures on success, and disables the
+// integration on 410 Gone or after DisableAfter of continuous failure.
+func (d *Deliveries) updateHealth(ctx context.Context, tx pgx.Tx, del *store.Delivery, a crm.Attempt, now time.Time) error {
+	switch a.Outcome {
+	case crm.OutcomeDelivered:
+		return store.RecordIntegrationSuccess(ctx, tx, del.AgentID, del.Integration)
+	case crm.OutcomeDisable:
+		return store.DisableIntegration(ctx, tx, del.AgentID, del.Integration, fmt.Sprintf("the receiver answered %d Gone", a.StatusCode), now)
+	}
+	first, err := store.RecordIntegrationFailure(ctx, tx, del.AgentID, del.Integration, now)
+	if err != nil {
+		return err
+	}
+	window := d.DisableAfter
+	if window <= 0 {
+		window = crm.DefaultDisableWindow
+	}
+	if crm.ShouldDisable(first, now, window) {
+		return store.DisableIntegration(ctx, tx, del.AgentID, del.Integration,
+			fmt.Sprintf("failing continuously since %s", first.UTC().Format(time.RFC3339)), now)
+	}
+	return nil
+}
+
+// record stores a decided attempt (nil: nothing new) and completes the job.
+func (d *Deliveries) record(ctx context.Context, db DB, del *store.Delivery, rec *store.AttemptRecord, complete func(context.Context, pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		if rec != nil {
+			if _, err := store.RecordAttempt(ctx, tx, del, *rec); err != nil {
+				return err
+			}
+		}
+		if complete != nil {
+			return complete(ctx, tx)
+		}
+		return nil
+	})
+}
+
+func (d *Deliveries) target(plan *agent.Plan, name string) (crm.Target, error) {
+	for _, in := range plan.Integrations {
+		if in.Name == name {
+			return crm.Parse(in)
+		}
+	}
+	return nil, fmt.Errorf("integration %q is no longer in agent %s's plan", name, plan.ID)
+}
+
+// callResult is what a delivery says about the call: its outcome and the
+// current analysis fields.
+func (d *Deliveries) callResult(ctx context.Context, db store.DBTX, c *store.Call, plan *agent.Plan) (*crm.CallResult, error) {
+	r := &c.Record
+	res := &crm.CallResult{
+		ID: c.ID.String(), CallID: r.CallID, AgentID: r.AgentID, Direction: r.Direction, Status: r.Status,
+		EndedReason: r.EndedReason, Disposition: deref(c.Disposition), DispositionSource: deref(c.DispositionSource),
+		GeneralSuccess: c.GeneralSuccess, FinalScore: c.FinalScore, CallSummary: c.CallSummary,
+		PhoneNumber: r.PhoneNumber, ContactData: r.ContactData, EndedAt: r.EndedAt, AnalyzedAt: c.UpdatedAt,
+	}
+	if r.StartedAt != nil {
+		res.StartedAt = *r.StartedAt
+	}
+	if r.Duration != nil {
+		res.Duration = time.Duration(*r.Duration * float64(time.Second))
+	}
+	if plan.Analysis != nil {
+		for _, f := range plan.Analysis.Fields {
+			if f.PII {
+				res.PIIFields = append(res.PIIFields, f.Name)
+			}
+		}
+	}
+	if c.AnalysisRunID != nil {
+		run, err := store.GetRun(ctx, db, *c.AnalysisRunID)
+		if err != nil {
+			return nil, err
+		}
+		if run.Status == store.RunSucceeded {
+			if res.Fields, err = decodeFields(run.Output); err != nil {
+				return nil, fmt.Errorf("decode analysis run %d: %w", run.ID, err)
+			}
+		}
+		res.Demo = run.Demo
+	}
+	if d.RecordingLink != nil && r.RecordingKey != "" && !c.IsPurged {
+		res.RecordingURL = d.RecordingLink(c)
+	}
+	return res, nil
+}
+
+// Redeliver makes the call's deliveries pending again (only the named
+// integration's when name is set), re-enabling the integrations concerned,
+// and creates deliveries for integrations added to the plan since. It
+// returns the ids to enqueue. Replays keep their webhook-id: receivers that
+// already processed a delivery recognise it.
+func (d *Deliveries) Redeliver(ctx context.Context, tx pgx.Tx, callID uuid.UUID, name string) ([]string, error) {
+	c, err := store.LockCall(ctx, tx, callID)
+	if err != nil {
+		return nil, err
+	}
+	if !c.Done {
+		return nil, errors.New("the call is not finalized yet: its deliveries have not been created")
+	}
+	plan, _, err := store.CurrentPlan(ctx, tx, c.Record.AgentID)
+	if err != nil {
+		return nil, err
+	}
+	existing, err := store.CallDeliveries(ctx, tx, callID)
+	if err != nil {
+		return nil, err
+	}
+	latest := map[string]*store.Delivery{}
+	for _, del := range existing { // newest first
+		if latest[del.Integration] == nil {
+			latest[del.Integration] = del
+		}
+	}
+	var ids []string
+	found := false
+	for _, in := range plan.Integrations {
+		if name != "" && in.Name != name {
+			continue
+		}
+		found = true
+		if _, err := store.EnableIntegration(ctx, tx, plan.ID, in.Name); err != nil {
+			return nil, err
+		}
+		if del := latest[in.Name]; del != nil {
+			if err := store.ResetDelivery(ctx, tx, del.ID); err != nil {
+				return nil, err
+			}
+			ids = append(ids, del.ID)
+			continue
+		}
+		del := &store.Delivery{ID: store.NewDeliveryID(), CallID: callID, AgentID: plan.ID, Integration: in.Name, Type: in.Type, Status: store.DeliveryPending}
+		if err := store.CreateDelivery(ctx, tx, del); err != nil {
+			return nil, err
+		}
+		ids = append(ids, del.ID)
+	}
+	if name != "" && !found {
+		return nil, fmt.Errorf("agent %s has no integration named %q", plan.ID, name)
+	}
+	return ids, nil
+}
+
+func (d *Deliveries) now() time.Time {
+	if d.Now != nil {
+		return d.Now()
+	}
+	return time.Now()
+}
+
+func (d *Deliveries) jitter() func(time.Duration) time.Duration {
+	if d.Jitter != nil {
+		return d.Jitter
+	}
+	return crm.Jitter
+}
+
+func (d *Deliveries) logger() *slog.Logger {
+	if d.Logger != nil {
+		return d.Logger
+	}
+	return slog.Default()
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

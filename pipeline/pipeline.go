@@ -1,0 +1,380 @@
+// Package pipeline runs a call's post-call processing on the store: it
+// decides between an auto disposition and model runs, executes runs through
+// the analysis package, and finalizes the call when its runs have finished.
+// It knows nothing of the job queue, so it is tested without River.
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/postcall/postcall/agent"
+	"github.com/postcall/postcall/analysis"
+	"github.com/postcall/postcall/call"
+	"github.com/postcall/postcall/store"
+)
+
+// ErrNoModel is returned by Service.Execute when no LLM endpoint is
+// configured: the run waits, visibly, and nothing is invented.
+var ErrNoModel = errors.New("waiting for an LLM endpoint (set OPENAI_API_KEY or OPENAI_BASE_URL)")
+
+// TransientError is returned by Service.Execute when the provider is
+// unavailable for now; the caller retries after RetryAfter.
+type TransientError struct {
+	RetryAfter time.Duration
+	Err        error
+}
+
+func (e *TransientError) Error() string { return e.Err.Error() }
+func (e *TransientError) Unwrap() error { return e.Err }
+
+// DB is a pool: it runs statements and starts transactions.
+type DB interface {
+	store.DBTX
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// Service runs a call's post-call processing on the store: it decides
+// between an auto disposition and model runs, executes runs, and finalizes
+// the call when its current runs are all finished. It knows nothing of the
+// job queue: the caller enqueues the runs Start returns and completes its
+// job inside the transaction Execute hands it.
+type Service struct {
+	// Analyzer sends requests to the model. Nil means no endpoint is
+	// configured: runs wait with ErrNoModel.
+	Analyzer *analysis.Analyzer
+	// Demo marks every result as demo output.
+	Demo bool
+	// Deliveries creates the CRM deliveries of a finalized call. Nil: none.
+	Deliveries *Deliveries
+	// EnqueueDeliveries enqueues the jobs of new deliveries, in the
+	// transaction that finalizes the call so that a finalized call and its
+	// deliveries never diverge. Required with Deliveries.
+	EnqueueDeliveries func(ctx context.Context, tx pgx.Tx, deliveryIDs []string) error
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Started says what Start did for a call.
+type Started struct {
+	// Auto is set when the call got an auto disposition (and is done).
+	Auto *call.Auto
+	// Runs are the runs created; the caller enqueues one job each.
+	Runs []RunRef
+}
+
+// RunRef names a created run.
+type RunRef struct {
+	ID   int64
+	Kind string
+}
+
+// Kinds selects which runs Start creates.
+type Kinds struct{ Analysis, QC bool }
+
+// AllKinds is analysis and QC.
+var AllKinds = Kinds{Analysis: true, QC: true}
+
+// Start decides what a call needs with the given plan version: an auto
+// disposition (finalized at once, no LLM request) or analysis and QC runs.
+// c must be locked by tx (store.LockCall) or new in tx.
+func (p *Service) Start(ctx context.Context, tx pgx.Tx, c *store.Call, plan *agent.Plan, version int, trigger string, kinds Kinds) (*Started, error) {
+	if auto, ok := call.AutoDisposition(&c.Record, plan.Analysis.MinUserTurns(), plan.Analysis.MinDuration()); ok {
+		src := "auto"
+		err := p.finish(ctx, tx, c, plan, store.Outcome{
+			State: store.StateDone, Disposition: &auto.Disposition, DispositionSource: &src, AutoReason: &auto.Reason,
+		}, &version)
+		if err != nil {
+			return nil, err
+		}
+		return &Started{Auto: &auto}, nil
+	}
+	var started Started
+	var analysisRun, qcRun *int64
+	if kinds.Analysis && plan.Analysis != nil {
+		id, err := store.CreateRun(ctx, tx, c.ID, store.KindAnalysis, plan.ID, version, trigger)
+		if err != nil {
+			return nil, err
+		}
+		analysisRun = &id
+		started.Runs = append(started.Runs, RunRef{id, store.KindAnalysis})
+	}
+	if kinds.QC && plan.QC != nil {
+		id, err := store.CreateRun(ctx, tx, c.ID, store.KindQC, plan.ID, version, trigger)
+		if err != nil {
+			return nil, err
+		}
+		qcRun = &id
+		started.Runs = append(started.Runs, RunRef{id, store.KindQC})
+	}
+	if len(started.Runs) == 0 {
+		if trigger == store.TriggerReanalyze {
+			return &started, nil
+		}
+		// A plan without analysis or QC: nothing to wait for.
+		return &started, p.finish(ctx, tx, c, plan, store.Outcome{State: store.StateDone}, &version)
+	}
+	if err := store.StartProcessing(ctx, tx, c.ID, version, analysisRun, qcRun); err != nil {
+		return nil, err
+	}
+	return &started, nil
+}
+
+// Execute performs one run and, in one transaction, stores its result,
+// finalizes the call if this was its last unfinished run, and calls complete
+// (the job's completion) so that the run's effect and its job's completion
+// never diverge. A run whose result is already stored is not sent again: a
+// retried job does not pay twice.
+func (p *Service) Execute(ctx context.Context, db DB, runID int64, complete func(ctx context.Context, tx pgx.Tx) error) error {
+	run, err := store.GetRun(ctx, db, runID)
+	if err != nil {
+		return err
+	}
+	if run.Terminal() {
+		return p.storeResult(ctx, db, run, nil, complete)
+	}
+	c, err := store.GetCall(ctx, db, run.CallID.String())
+	if err != nil {
+		return err
+	}
+	if c.IsPurged {
+		return p.storeResult(ctx, db, run, &store.RunResult{
+			Status: store.RunFailed, Error: "the call was purged before this run: its transcript is gone",
+		}, complete)
+	}
+	plan, err := store.PlanVersion(ctx, db, run.AgentID, run.PlanVersion)
+	if err != nil {
+		return err
+	}
+	if p.Analyzer == nil {
+		if err := store.SetRunWaiting(ctx, db, run.ID); err != nil {
+			return err
+		}
+		if err := store.SetCallState(ctx, db, c.ID, store.StateWaitingLLM); err != nil {
+			return err
+		}
+		return ErrNoModel
+	}
+
+	in := InputFromRecord(&c.Record)
+	start := time.Now()
+	var (
+		requests []analysis.RequestRecord
+		output   any
+		model    string
+		score    *int
+		passed   *bool
+		runErr   error
+	)
+	switch run.Kind {
+	case store.KindAnalysis:
+		res, err := p.Analyzer.Analyze(ctx, plan, run.PlanVersion, in)
+		if res != nil {
+			requests, output, model = res.Requests, res.Fields, res.Model
+		}
+		runErr = err
+	case store.KindQC:
+		res, err := p.Analyzer.QC(ctx, plan, run.PlanVersion, in)
+		if res != nil {
+			requests, output, model = res.Requests, res.Items, res.Model
+			score, passed = &res.Score, &res.Passed
+		}
+		runErr = err
+	default:
+		return fmt.Errorf("run %d: unknown kind %q", run.ID, run.Kind)
+	}
+	// Money spent is recorded whatever happens next.
+	if err := store.RecordRequests(ctx, db, run, storeRequests(requests)); err != nil {
+		return err
+	}
+	if runErr != nil {
+		if d, ok := analysis.RetryAfter(runErr); ok {
+			return &TransientError{RetryAfter: d, Err: fmt.Errorf("%s run %d of call %s: %w", run.Kind, run.ID, c.ID, runErr)}
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s run %d of call %s: %w", run.Kind, run.ID, c.ID, runErr)
+		}
+		p.logger().WarnContext(ctx, "run failed", slog.String("call", c.ID.String()), slog.Int64("run", run.ID),
+			slog.String("kind", run.Kind), slog.String("error", runErr.Error()))
+		return p.storeResult(ctx, db, run, &store.RunResult{
+			Status: store.RunFailed, Model: model, Demo: p.Demo, Error: runErr.Error(), Latency: time.Since(start),
+		}, complete)
+	}
+	return p.storeResult(ctx, db, run, &store.RunResult{
+		Status: store.RunSucceeded, Model: model, Demo: p.Demo, Output: output, Score: score, Passed: passed,
+		Latency: time.Since(start),
+	}, complete)
+}
+
+// storeResult stores res (nil: already stored), finalizes the call if it is
+// ready and completes the job, all in one transaction.
+func (p *Service) storeResult(ctx context.Context, db DB, run *store.Run, res *store.RunResult, complete func(context.Context, pgx.Tx) error) error {
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("store %s run %d: %w", run.Kind, run.ID, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after commit
+
+	// Lock the call first: analysis and QC of one call finish in either
+	// order, and only the one that finishes last may finalize.
+	c, err := store.LockCall(ctx, tx, run.CallID)
+	if err != nil {
+		return err
+	}
+	if res != nil {
+		if _, err := store.FinishRun(ctx, tx, run.ID, *res); err != nil {
+			return err
+		}
+	}
+	if err := p.finalizeIfReady(ctx, tx, c); err != nil {
+		return err
+	}
+	if complete != nil {
+		if err := complete(ctx, tx); err != nil {
+			return fmt.Errorf("complete job of run %d: %w", run.ID, err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("store %s run %d: %w", run.Kind, run.ID, err)
+	}
+	return nil
+}
+
+// finalizeIfReady writes the call's outcome when every current run has
+// finished. c is locked by tx.
+func (p *Service) finalizeIfReady(ctx context.Context, tx pgx.Tx, c *store.Call) error {
+	if c.Done || c.PlanVersion == nil {
+		return nil
+	}
+	var analysisRun, qcRun *store.Run
+	for _, ref := range []struct {
+		id  *int64
+		dst **store.Run
+	}{{c.AnalysisRunID, &analysisRun}, {c.QCRunID, &qcRun}} {
+		if ref.id == nil {
+			continue
+		}
+		r, err := store.GetRun(ctx, tx, *ref.id)
+		if err != nil {
+			return err
+		}
+		if !r.Terminal() {
+			return nil
+		}
+		*ref.dst = r
+	}
+	plan, err := store.PlanVersion(ctx, tx, c.Record.AgentID, *c.PlanVersion)
+	if err != nil {
+		return err
+	}
+	out, err := Outcome(plan, analysisRun, qcRun)
+	if err != nil {
+		return fmt.Errorf("finalize call %s: %w", c.ID, err)
+	}
+	return p.finish(ctx, tx, c, plan, out, nil)
+}
+
+func (p *Service) finish(ctx context.Context, tx pgx.Tx, c *store.Call, plan *agent.Plan, o store.Outcome, version *int) error {
+	if version != nil {
+		if _, err := tx.Exec(ctx, `UPDATE calls SET plan_version = $2 WHERE id = $1`, c.ID, *version); err != nil {
+			return fmt.Errorf("finalize call %s: %w", c.ID, err)
+		}
+	}
+	if err := store.FinishCall(ctx, tx, c.ID, o); err != nil {
+		return err
+	}
+	if p.Deliveries == nil || len(plan.Integrations) == 0 {
+		return nil
+	}
+	ids, err := p.Deliveries.Create(ctx, tx, c, plan)
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	return p.EnqueueDeliveries(ctx, tx, ids)
+}
+
+// Outcome derives a call's outcome from its finished runs (either may be
+// nil when the plan has no such prompt or the kind was not re-run): the
+// plan's summary, disposition and success fields from the analysis, the
+// score from QC. A failed run makes the call's state failed.
+func Outcome(plan *agent.Plan, analysisRun, qcRun *store.Run) (store.Outcome, error) {
+	out := store.Outcome{State: store.StateDone}
+	if r := analysisRun; r != nil {
+		if r.Status != store.RunSucceeded {
+			out.State = store.StateFailed
+		} else if plan.Analysis != nil {
+			fields, err := decodeFields(r.Output)
+			if err != nil {
+				return out, fmt.Errorf("decode analysis run %d: %w", r.ID, err)
+			}
+			a := plan.Analysis
+			if s, ok := fields[a.SummaryField].(string); ok && a.SummaryField != "" {
+				out.CallSummary = &s
+			}
+			if d, ok := fields[a.DispositionField].(string); ok && a.DispositionField != "" {
+				src := "analysis"
+				out.Disposition, out.DispositionSource = &d, &src
+			}
+			if b, ok := fields[a.SuccessField].(bool); ok && a.SuccessField != "" {
+				out.GeneralSuccess = &b
+			}
+		}
+	}
+	if r := qcRun; r != nil {
+		if r.Status != store.RunSucceeded {
+			out.State = store.StateFailed
+		} else {
+			out.FinalScore, out.QCPassed = r.Score, r.Passed
+		}
+	}
+	return out, nil
+}
+
+func decodeFields(raw []byte) (map[string]any, error) {
+	fields := map[string]any{}
+	if len(raw) == 0 {
+		return fields, nil
+	}
+	err := json.Unmarshal(raw, &fields)
+	return fields, err
+}
+
+func storeRequests(reqs []analysis.RequestRecord) []store.LLMRequest {
+	out := make([]store.LLMRequest, len(reqs))
+	for i, q := range reqs {
+		out[i] = store.LLMRequest{
+			Purpose: q.Purpose, Model: q.Model, Latency: q.Latency, Error: q.Err,
+			Usage: store.Usage{Prompt: q.Usage.Prompt, Completion: q.Usage.Completion, CachedRead: q.Usage.CachedRead, CacheCreated: q.Usage.CacheCreated},
+		}
+	}
+	return out
+}
+
+// InputFromRecord is the per-call content of a request.
+func InputFromRecord(r *call.Record) analysis.Input {
+	in := analysis.Input{
+		CallID: r.CallID, Direction: r.Direction, EndedReason: r.EndedReason, DisconnectedBy: r.DisconnectedBy,
+		StartedAt: r.StartedAt, EndedAt: &r.EndedAt, Duration: r.Duration, CustomerName: r.CustomerName,
+		ContactData: r.ContactData, FunctionOutput: r.FunctionOutput,
+	}
+	for _, t := range r.Transcript {
+		in.Transcript = append(in.Transcript, analysis.Turn{Role: string(t.Role), Text: t.Text, TMs: t.TMs})
+	}
+	return in
+}
+
+func (p *Service) logger() *slog.Logger {
+	if p.Logger != nil {
+		return p.Logger
+	}
+	return slog.Default()
+}

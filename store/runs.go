@@ -1,0 +1,222 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// Run kinds.
+const (
+	KindAnalysis = "analysis"
+	KindQC       = "qc"
+)
+
+// Run statuses.
+const (
+	RunPending    = "pending"
+	RunWaitingLLM = "waiting_llm"
+	RunSucceeded  = "succeeded"
+	RunFailed     = "failed"
+)
+
+// Run triggers.
+const (
+	TriggerIngest    = "ingest"
+	TriggerReanalyze = "reanalyze"
+)
+
+// Run is one analysis or QC run of one call.
+type Run struct {
+	ID          int64
+	CallID      uuid.UUID
+	Kind        string
+	AgentID     string
+	PlanVersion int
+	Trigger     string
+	Status      string
+	Model       *string
+	Demo        bool
+	// Output is the analysis fields object, or the QC items array.
+	Output     json.RawMessage
+	Score      *int
+	Passed     *bool
+	Error      *string
+	Usage      Usage
+	Requests   int
+	LatencyMs  *int64
+	CreatedAt  time.Time
+	FinishedAt *time.Time
+}
+
+// Terminal reports whether the run has finished, well or not.
+func (r *Run) Terminal() bool { return r.Status == RunSucceeded || r.Status == RunFailed }
+
+// Usage is token usage of one or more LLM requests.
+type Usage struct {
+	Prompt       int `json:"prompt"`
+	Completion   int `json:"completion"`
+	CachedRead   int `json:"cached_read"`
+	CacheCreated int `json:"cache_created"`
+}
+
+// FreshPrompt is the prompt tokens not read from the cache.
+func (u Usage) FreshPrompt() int { return u.Prompt - u.CachedRead }
+
+// Add returns the sum of u and o.
+func (u Usage) Add(o Usage) Usage {
+	return Usage{u.Prompt + o.Prompt, u.Completion + o.Completion, u.CachedRead + o.CachedRead, u.CacheCreated + o.CacheCreated}
+}
+
+// CreateRun adds a pending run for the call and returns its id.
+func CreateRun(ctx context.Context, db DBTX, callID uuid.UUID, kind, agentID string, planVersion int, trigger string) (int64, error) {
+	var id int64
+	err := db.QueryRow(ctx, `
+		INSERT INTO analysis_runs (call_id, kind, agent_id, plan_version, trigger)
+		VALUES ($1, $2, $3, $4, $5) RETURNING id`, callID, kind, agentID, planVersion, trigger).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("create %s run for call %s: %w", kind, callID, err)
+	}
+	return id, nil
+}
+
+const runColumns = `id, call_id, kind, agent_id, plan_version, trigger, status, model, demo, output, score, passed,
+	error, prompt_tokens, completion_tokens, cached_read_tokens, cache_created_tokens, requests, latency_ms,
+	created_at, finished_at`
+
+func scanRun(row pgx.Row) (*Run, error) {
+	var r Run
+	err := row.Scan(&r.ID, &r.CallID, &r.Kind, &r.AgentID, &r.PlanVersion, &r.Trigger, &r.Status, &r.Model, &r.Demo,
+		&r.Output, &r.Score, &r.Passed, &r.Error, &r.Usage.Prompt, &r.Usage.Completion, &r.Usage.CachedRead,
+		&r.Usage.CacheCreated, &r.Requests, &r.LatencyMs, &r.CreatedAt, &r.FinishedAt)
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// GetRun returns one run.
+func GetRun(ctx context.Context, db DBTX, id int64) (*Run, error) {
+	r, err := scanRun(db.QueryRow(ctx, `SELECT `+runColumns+` FROM analysis_runs WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("run %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read run %d: %w", id, err)
+	}
+	return r, nil
+}
+
+// CallRuns returns every run of the call, newest first.
+func CallRuns(ctx context.Context, db DBTX, callID uuid.UUID) ([]*Run, error) {
+	rows, err := db.Query(ctx, `SELECT `+runColumns+` FROM analysis_runs WHERE call_id = $1 ORDER BY id DESC`, callID)
+	if err != nil {
+		return nil, fmt.Errorf("list runs of call %s: %w", callID, err)
+	}
+	runs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*Run, error) { return scanRun(row) })
+	if err != nil {
+		return nil, fmt.Errorf("list runs of call %s: %w", callID, err)
+	}
+	return runs, nil
+}
+
+// LLMRequest is one request sent to a model on behalf of a run.
+type LLMRequest struct {
+	Purpose string
+	Model   string
+	Usage   Usage
+	Latency time.Duration
+	Error   string
+}
+
+// RunResult is what a finished run stores.
+type RunResult struct {
+	Status  string // RunSucceeded or RunFailed
+	Model   string
+	Demo    bool
+	Output  any // marshalled to JSON; nil for none
+	Score   *int
+	Passed  *bool
+	Error   string
+	Latency time.Duration
+}
+
+// RecordRequests stores the requests a run paid for and adds their usage to
+// the run, so that money spent is on record even if the run goes on to fail
+// or its job to crash.
+func RecordRequests(ctx context.Context, db DBTX, run *Run, reqs []LLMRequest) error {
+	if len(reqs) == 0 {
+		return nil
+	}
+	var total Usage
+	for _, q := range reqs {
+		_, err := db.Exec(ctx, `
+			INSERT INTO llm_requests (run_id, call_id, purpose, model, prompt_tokens, completion_tokens,
+				cached_read_tokens, cache_created_tokens, latency_ms, error)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			run.ID, run.CallID, q.Purpose, q.Model, q.Usage.Prompt, q.Usage.Completion, q.Usage.CachedRead,
+			q.Usage.CacheCreated, q.Latency.Milliseconds(), null(q.Error))
+		if err != nil {
+			return fmt.Errorf("record LLM request of run %d: %w", run.ID, err)
+		}
+		total = total.Add(q.Usage)
+	}
+	_, err := db.Exec(ctx, `
+		UPDATE analysis_runs SET prompt_tokens = prompt_tokens + $2, completion_tokens = completion_tokens + $3,
+			cached_read_tokens = cached_read_tokens + $4, cache_created_tokens = cache_created_tokens + $5,
+			requests = requests + $6
+		WHERE id = $1`, run.ID, total.Prompt, total.Completion, total.CachedRead, total.CacheCreated, len(reqs))
+	if err != nil {
+		return fmt.Errorf("add usage to run %d: %w", run.ID, err)
+	}
+	return nil
+}
+
+// FinishRun stores a run's result. A run that is already terminal is left
+// as it is and FinishRun reports false: a retried job never overwrites a
+// stored result.
+func FinishRun(ctx context.Context, db DBTX, id int64, res RunResult) (bool, error) {
+	var output []byte
+	if res.Output != nil {
+		var err error
+		if output, err = json.Marshal(res.Output); err != nil {
+			return false, fmt.Errorf("encode output of run %d: %w", id, err)
+		}
+	}
+	tag, err := db.Exec(ctx, `
+		UPDATE analysis_runs SET status = $2, model = $3, demo = $4, output = $5, score = $6, passed = $7,
+			error = $8, latency_ms = $9, finished_at = now()
+		WHERE id = $1 AND status NOT IN ('succeeded', 'failed')`,
+		id, res.Status, null(res.Model), res.Demo, output, res.Score, res.Passed, null(res.Error), res.Latency.Milliseconds())
+	if err != nil {
+		return false, fmt.Errorf("finish run %d: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// SetRunWaiting marks a pending run as waiting for an LLM endpoint.
+func SetRunWaiting(ctx context.Context, db DBTX, id int64) error {
+	_, err := db.Exec(ctx, `UPDATE analysis_runs SET status = 'waiting_llm' WHERE id = $1 AND status = 'pending'`, id)
+	if err != nil {
+		return fmt.Errorf("mark run %d waiting: %w", id, err)
+	}
+	return nil
+}
+
+// CallUsage sums the usage of every LLM request made for the call.
+func CallUsage(ctx context.Context, db DBTX, callID uuid.UUID) (Usage, error) {
+	var u Usage
+	err := db.QueryRow(ctx, `
+		SELECT COALESCE(sum(prompt_tokens), 0), COALESCE(sum(completion_tokens), 0),
+		       COALESCE(sum(cached_read_tokens), 0), COALESCE(sum(cache_created_tokens), 0)
+		FROM llm_requests WHERE call_id = $1`, callID).Scan(&u.Prompt, &u.Completion, &u.CachedRead, &u.CacheCreated)
+	if err != nil {
+		return Usage{}, fmt.Errorf("sum usage of call %s: %w", callID, err)
+	}
+	return u, nil
+}

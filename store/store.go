@@ -1,0 +1,34 @@
+// Package store is postcall's PostgreSQL store: agents and their versioned
+// plans, calls, analysis and QC runs, and the LLM requests they paid for.
+// Every function takes a DBTX, so that a caller can put a write and the River
+// job it enqueues in one transaction.
+package store
+
+import (
+	"context"
+	"errors"
+	"sort"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// DBTX is what the store needs from a pool, a connection or a transaction.
+type DBTX interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// ErrNotFound is returned when a call or agent does not exist (or a call was
+// hard-deleted).
+var ErrNotFound = errors.New("not found")
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
