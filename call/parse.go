@@ -323,7 +323,7 @@ func (p *parser) id(key string) string {
 	return ""
 }
 
-// takeString is value for string fields; it exists so str can name the key.
+// takeString removes key and returns its raw value, nil when absent or null.
 func (p *parser) takeString(key string) json.RawMessage {
 	raw, _ := p.value(key)
 	return raw
@@ -655,13 +655,36 @@ func (r Record) MarshalJSON() ([]byte, error) {
 	}
 	w.putString(keyDisconnectedBy, r.DisconnectedBy)
 	if len(r.Transcript) > 0 {
-		w.put(keyTranscript, r.Transcript)
+		w.putRaw(keyTranscript, marshalTurns(r.Transcript, &w.err))
 	}
 	w.putString(keyRecordingKey, r.RecordingKey)
 	w.putRaw(keyContactData, r.ContactData)
 	w.putRaw(keyFunctionOutput, r.FunctionOutput)
 	w.putExtra(r.Extra, typedKeys)
 	return w.finish()
+}
+
+// marshalTurns writes the transcript array itself: json.Marshal would pass
+// each turn's output through its HTML escaping and change Extra values.
+func marshalTurns(turns []Turn, errp *error) json.RawMessage {
+	if *errp != nil {
+		return nil
+	}
+	var b bytes.Buffer
+	b.WriteByte('[')
+	for i, t := range turns {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		tb, err := t.MarshalJSON()
+		if err != nil {
+			*errp = fmt.Errorf("encode transcript[%d]: %w", i, err)
+			return nil
+		}
+		b.Write(tb)
+	}
+	b.WriteByte(']')
+	return b.Bytes()
 }
 
 // turnKeys are the keys Turn's typed fields own.
@@ -802,9 +825,9 @@ func isNumber(raw json.RawMessage) bool {
 // quote renders a sent value for a message, shortened so that a huge value
 // cannot flood a log line or a 400 response.
 func quote(s string) string {
-	const max = 64
-	if len(s) > max {
-		cut := max
+	const limit = 64
+	if len(s) > limit {
+		cut := limit
 		for cut > 0 && !utf8.RuneStart(s[cut]) {
 			cut--
 		}

@@ -31,6 +31,17 @@ const (
 	DefaultRetentionSchedule       = "30 3 * * *" // nightly at 03:30 UTC
 	DefaultShutdownTimeout         = 30 * time.Second
 	DefaultIntegrationDisableAfter = 5 * 24 * time.Hour
+	// DefaultPurgeAfterDays keeps a call's personal data for 30 days: long
+	// enough for a monthly QC cycle, disputes and reanalysis, short enough to
+	// meet data minimisation without anyone having to ask. An agent whose
+	// calls must be kept longer says so in its plan.
+	DefaultPurgeAfterDays = 30
+	// DefaultHardDeleteAfterDays gives a soft-deleted call a 30-day undo
+	// window, the usual trash period, which also completes a deletion within
+	// GDPR's one-month deadline for answering an erasure request.
+	DefaultHardDeleteAfterDays = 30
+	DefaultRetentionBatchSize  = 500
+	DefaultRetentionPause      = 100 * time.Millisecond
 )
 
 // Config is postcall's whole configuration.
@@ -56,6 +67,22 @@ type Config struct {
 	// RetentionSchedule is POSTCALL_RETENTION_SCHEDULE. Default nightly at
 	// 03:30 UTC.
 	RetentionSchedule string
+	// PurgeAfterDays is POSTCALL_PURGE_AFTER_DAYS: how long a call keeps its
+	// personal data when its agent's plan sets no retention.purge_after_days;
+	// 0 purges at the next run. Default 30.
+	PurgeAfterDays int
+	// HardDeleteAfterDays is POSTCALL_HARD_DELETE_AFTER_DAYS: how long a
+	// soft-deleted call can be restored before it is hard-deleted, when its
+	// agent's plan sets no retention.hard_delete_after_days; 0 hard-deletes at
+	// the next run. Default 30.
+	HardDeleteAfterDays int
+	// RetentionBatchSize is POSTCALL_RETENTION_BATCH_SIZE: calls per
+	// retention transaction. Default 500.
+	RetentionBatchSize int
+	// RetentionPause is POSTCALL_RETENTION_PAUSE: the pause between two
+	// retention batches, so that a large purge leaves room for the rest of
+	// the load; 0 for none. Default 100ms.
+	RetentionPause time.Duration
 
 	// AllowPrivateTargets is POSTCALL_ALLOW_PRIVATE_TARGETS=1: integrations
 	// may post to loopback and private addresses. Tests only. Default off.
@@ -135,6 +162,8 @@ var known = map[string]bool{
 	"POSTCALL_ALLOW_PRIVATE_TARGETS": true, "POSTCALL_SHUTDOWN_TIMEOUT": true,
 	"POSTCALL_LOG_FORMAT": true, "POSTCALL_LOG_LEVEL": true,
 	"POSTCALL_PUBLIC_URL": true, "POSTCALL_LINK_SECRET": true, "POSTCALL_INTEGRATION_DISABLE_AFTER": true,
+	"POSTCALL_PURGE_AFTER_DAYS": true, "POSTCALL_HARD_DELETE_AFTER_DAYS": true,
+	"POSTCALL_RETENTION_BATCH_SIZE": true, "POSTCALL_RETENTION_PAUSE": true,
 }
 
 // Load reads the configuration from environ (os.Environ's KEY=VALUE form).
@@ -174,6 +203,10 @@ func Load(environ []string) (*Config, error) {
 		APIToken:                r.str("POSTCALL_API_TOKEN", ""),
 		PurgeSchedule:           r.schedule("POSTCALL_PURGE_SCHEDULE", DefaultPurgeSchedule),
 		RetentionSchedule:       r.schedule("POSTCALL_RETENTION_SCHEDULE", DefaultRetentionSchedule),
+		PurgeAfterDays:          r.days("POSTCALL_PURGE_AFTER_DAYS", DefaultPurgeAfterDays),
+		HardDeleteAfterDays:     r.days("POSTCALL_HARD_DELETE_AFTER_DAYS", DefaultHardDeleteAfterDays),
+		RetentionBatchSize:      r.positiveInt("POSTCALL_RETENTION_BATCH_SIZE", DefaultRetentionBatchSize),
+		RetentionPause:          r.pause("POSTCALL_RETENTION_PAUSE", DefaultRetentionPause),
 		AllowPrivateTargets:     r.flag("POSTCALL_ALLOW_PRIVATE_TARGETS"),
 		ShutdownTimeout:         r.duration("POSTCALL_SHUTDOWN_TIMEOUT", DefaultShutdownTimeout),
 		PublicURL:               r.url("POSTCALL_PUBLIC_URL", ""),
@@ -241,6 +274,35 @@ func (r *reader) positiveInt(name string, def int) int {
 		return def
 	}
 	return n
+}
+
+// days reads a whole number of days, 0 or more; at most 100 years, so that
+// a cutoff computed from it stays a valid time.
+func (r *reader) days(name string, def int) int {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 36500 {
+		r.fail(name, "%q must be a whole number of days from 0 (at the next run) to 36500", v)
+		return def
+	}
+	return n
+}
+
+// pause reads a duration that may be 0.
+func (r *reader) pause(name string, def time.Duration) time.Duration {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 || d > time.Minute {
+		r.fail(name, "%q must be a duration from 0s to 1m, such as 100ms", v)
+		return def
+	}
+	return d
 }
 
 func (r *reader) flag(name string) bool {

@@ -4,6 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,10 +17,13 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/stretchr/testify/require"
 
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
 	"github.com/postcall/postcall/agent"
 	"github.com/postcall/postcall/analysis"
 	"github.com/postcall/postcall/analysis/openaitest"
 	"github.com/postcall/postcall/call"
+	"github.com/postcall/postcall/crm"
 	"github.com/postcall/postcall/internal/dbtest"
 	"github.com/postcall/postcall/jobs"
 	"github.com/postcall/postcall/pipeline"
@@ -63,7 +70,7 @@ func setup(t *testing.T, withModel bool) *testBundle {
 	ctx := context.Background()
 	pool, schema := dbtest.Schema(t)
 	llm := openaitest.NewServer(t)
-	p := &pipeline.Service{}
+	p := &pipeline.Service{Logger: quietLogger, Deliveries: &pipeline.Deliveries{Deliverer: crm.NewDeliverer(true), Logger: quietLogger}}
 	if withModel {
 		model, err := analysis.NewOpenAI(analysis.OpenAIConfig{BaseURL: llm.URL, APIKey: llm.APIKey, MaxRetryWait: time.Millisecond})
 		require.NoError(t, err)
@@ -84,7 +91,7 @@ func (b *testBundle) startClient(t *testing.T, p *pipeline.Service) *river.Clien
 	t.Helper()
 	client, err := jobs.NewClient(jobs.ClientConfig{
 		Pool: b.pool, Pipeline: p, Work: true, Schema: b.schema, FetchPollInterval: 50 * time.Millisecond,
-		SoftStopTimeout: time.Second,
+		SoftStopTimeout: time.Second, Logger: quietLogger,
 	})
 	require.NoError(t, err)
 	require.NoError(t, client.Start(context.Background()))
@@ -95,6 +102,8 @@ func (b *testBundle) startClient(t *testing.T, p *pipeline.Service) *river.Clien
 	})
 	return client
 }
+
+var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 var callSeq atomic.Int64
 
@@ -356,4 +365,83 @@ func TestReanalyzeKeepsHistory(t *testing.T) {
 	require.Equal(t, store.TriggerReanalyze, runs[0].Trigger)
 	require.Equal(t, 2, runs[0].PlanVersion)
 	require.Equal(t, "gpt-4.1", *runs[0].Model)
+}
+
+func TestIngestToVerifiedWebhook(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, true)
+
+	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+	wh, err := standardwebhooks.NewWebhook(secret)
+	require.NoError(t, err)
+	type received struct {
+		id   string
+		body map[string]any
+	}
+	got := make(chan received, 10)
+	attempts := atomic.Int32{}
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := wh.Verify(body, r.Header); err != nil {
+			t.Errorf("verify webhook: %v", err)
+		}
+		if attempts.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable) // the first attempt fails
+			return
+		}
+		var m map[string]any
+		_ = json.Unmarshal(body, &m)
+		got <- received{r.Header.Get("webhook-id"), m}
+	}))
+	t.Cleanup(receiver.Close)
+
+	plans, err := agent.ParsePlans([]byte(planYAML + fmt.Sprintf(`integrations:
+  - {name: zapier, type: webhook, url: %q, secret: %q}
+`, receiver.URL, secret)))
+	require.NoError(t, err)
+	_, _, err = store.ApplyPlan(ctx, b.pool, &plans[0])
+	require.NoError(t, err)
+
+	res, err := b.enqueuer.Ingest(ctx, conversation())
+	require.NoError(t, err)
+	c := b.waitDone(t, res.ID)
+
+	// The retry comes after 5s (+-10%): move it to now instead of waiting.
+	// (River keeps a snooze shorter than its scheduler interval "available"
+	// with a future scheduled_at.)
+	require.Eventually(t, func() bool {
+		tag, err := b.pool.Exec(ctx, `UPDATE river_job SET scheduled_at = now()
+			WHERE kind = 'postcall.deliver' AND state IN ('scheduled', 'available') AND scheduled_at > now() + interval '1 second'`)
+		require.NoError(t, err)
+		return tag.RowsAffected() == 1
+	}, 10*time.Second, 20*time.Millisecond)
+
+	var r received
+	select {
+	case r = <-got:
+	case <-time.After(20 * time.Second):
+		t.Fatal("webhook never delivered")
+	}
+	require.Equal(t, "call.analyzed", r.body["type"])
+	data := r.body["data"].(map[string]any)
+	require.Equal(t, c.ID.String(), data["id"])
+	require.Equal(t, c.Record.CallID, data["call_id"])
+	require.Equal(t, "agreed", data["disposition"])
+	require.NotContains(t, data["analysis"].(map[string]any)["fields"], "email", "pii fields are not sent by default")
+
+	require.Eventually(t, func() bool {
+		doc, err := store.BuildDocument(ctx, b.pool, c, store.DocumentOptions{})
+		require.NoError(t, err)
+		return len(doc.Integrations) == 1 && doc.Integrations[0].Status == store.DeliveryDelivered
+	}, 10*time.Second, 20*time.Millisecond)
+	doc, err := store.BuildDocument(ctx, b.pool, c, store.DocumentOptions{})
+	require.NoError(t, err)
+	in := doc.Integrations[0]
+	require.Equal(t, r.id, in.WebhookID, "the webhook-id is the delivery's id")
+	require.Equal(t, 2, in.Attempts)
+	require.Equal(t, 200, *in.LastStatusCode)
+	require.NotNil(t, in.DeliveredAt)
+	require.Len(t, in.Log, 2)
+	require.Equal(t, 503, *in.Log[0].StatusCode)
 }

@@ -33,8 +33,30 @@ type Deliveries struct {
 	// RecordingLink returns the recording link put in CRM payloads, "" for
 	// none. Default none.
 	RecordingLink func(c *store.Call) string
+	// Observer, when set, is told of every attempt once it is recorded
+	// (e.g. for metrics). It must be safe for concurrent use and must not
+	// block. Default none.
+	Observer func(DeliveryObservation)
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+}
+
+// DeliveryObservation describes one recorded delivery attempt to an
+// Observer. It holds no payload, target or personal data.
+type DeliveryObservation struct {
+	// Type is the integration type (webhook, hubspot, gohighlevel,
+	// pipedrive).
+	Type string
+	// Outcome is the attempt's crm.Outcome (delivered, retry, permanent,
+	// disable), or skipped when the integration was disabled.
+	Outcome string
+	// Status is the delivery's status after the attempt: pending (a retry
+	// follows), delivered, failed or disabled.
+	Status string
+	// StatusCode is the HTTP status; 0 when no response arrived.
+	StatusCode int
+	// Latency is the HTTP round trip; 0 when nothing was sent.
+	Latency time.Duration
 }
 
 // RetryLater is returned by Attempt when a delivery should be tried again
@@ -157,6 +179,7 @@ func (d *Deliveries) Attempt(ctx context.Context, db DB, deliveryID string, comp
 	if err != nil {
 		return fmt.Errorf("record delivery %s: %w", del.ID, err)
 	}
+	d.observe(del, &rec)
 	d.logger().InfoContext(ctx, "delivery attempt", slog.String("delivery", del.ID), slog.String("call", del.CallID.String()),
 		slog.String("integration", del.Integration), slog.String("outcome", string(attempt.Outcome)),
 		slog.Int("status_code", attempt.StatusCode), slog.Duration("latency", attempt.Latency))
@@ -192,7 +215,7 @@ func (d *Deliveries) updateHealth(ctx context.Context, tx pgx.Tx, del *store.Del
 
 // record stores a decided attempt (nil: nothing new) and completes the job.
 func (d *Deliveries) record(ctx context.Context, db DB, del *store.Delivery, rec *store.AttemptRecord, complete func(context.Context, pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		if rec != nil {
 			if _, err := store.RecordAttempt(ctx, tx, del, *rec); err != nil {
 				return err
@@ -202,6 +225,20 @@ func (d *Deliveries) record(ctx context.Context, db DB, del *store.Delivery, rec
 			return complete(ctx, tx)
 		}
 		return nil
+	})
+	if err == nil && rec != nil {
+		d.observe(del, rec)
+	}
+	return err
+}
+
+// observe tells the Observer of a recorded attempt.
+func (d *Deliveries) observe(del *store.Delivery, rec *store.AttemptRecord) {
+	if d.Observer == nil {
+		return
+	}
+	d.Observer(DeliveryObservation{
+		Type: del.Type, Outcome: rec.Outcome, Status: rec.Status, StatusCode: rec.StatusCode, Latency: rec.Latency,
 	})
 }
 

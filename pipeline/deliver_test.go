@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -85,6 +86,7 @@ func setupDeliver(t *testing.T) *deliverBundle {
 	b := &deliverBundle{tx: dbtest.Tx(t), recv: newReceiver(t), now: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)}
 	b.svc = &pipeline.Service{Deliveries: &pipeline.Deliveries{
 		Deliverer: crm.NewDeliverer(true),
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Now:       func() time.Time { return b.now },
 		Jitter:    func(time.Duration) time.Duration { return 0 },
 	}}

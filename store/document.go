@@ -17,52 +17,56 @@ import (
 // purged. Keys the platform sent that postcall does not model are added at
 // the top level by MarshalJSON, so that nothing it sent is dropped.
 type Document struct {
-	ID                uuid.UUID        `json:"id"`
-	CallID            string           `json:"call_id"`
-	AgentID           string           `json:"agent_id"`
-	Direction         *string          `json:"direction"`
-	Status            *string          `json:"status"`
-	EndedReason       *string          `json:"ended_reason"`
-	EndedReasonLabel  string           `json:"ended_reason_label"`
-	DisconnectedBy    *string          `json:"disconnected_by"`
-	Duration          *float64         `json:"duration"`
-	State             string           `json:"state"`
-	Done              bool             `json:"done"`
-	GeneralSuccess    *bool            `json:"general_success"`
-	Disposition       *string          `json:"disposition"`
-	DispositionSource *string          `json:"disposition_source"`
-	DispositionReason *string          `json:"disposition_reason"`
-	CallSummary       *string          `json:"call_summary"`
-	FinalScore        *int             `json:"final_score"`
-	Analysis          *AnalysisDoc     `json:"analysis"`
-	QC                *QCDoc           `json:"qc"`
-	Tokens            TokensDoc        `json:"tokens"`
-	Integrations      []IntegrationDoc `json:"integrations"`
-	Recording         *RecordingDoc    `json:"recording"`
-	Transcript        []call.Turn      `json:"transcript"`
-	PhoneNumber       *string          `json:"phone_number"`
-	CustomerName      *string          `json:"customer_name"`
-	CustomerRequest   *string          `json:"customer_request"`
-	Source            *string          `json:"source"`
-	CampaignID        *string          `json:"campaign_id"`
-	IsTest            bool             `json:"is_test"`
-	Carrier           *string          `json:"carrier"`
-	DID               *string          `json:"did"`
-	StartedAt         *time.Time       `json:"started_at"`
-	AnsweredAt        *time.Time       `json:"answered_at"`
-	EndedAt           time.Time        `json:"ended_at"`
-	RingMs            *int64           `json:"ring_ms"`
-	HoldMs            *int64           `json:"hold_ms"`
-	TalkMs            *int64           `json:"talk_ms"`
-	ContactData       json.RawMessage  `json:"contact_data"`
-	FunctionOutput    json.RawMessage  `json:"function_output"`
-	PlanVersion       *int             `json:"plan_version"`
-	Runs              []RunDoc         `json:"runs"`
-	IsPurged          bool             `json:"is_purged"`
-	PurgedAt          *time.Time       `json:"purged_at"`
-	DeletedAt         *time.Time       `json:"deleted_at"`
-	CreatedAt         time.Time        `json:"created_at"`
-	UpdatedAt         time.Time        `json:"updated_at"`
+	ID                uuid.UUID `json:"id"`
+	CallID            string    `json:"call_id"`
+	AgentID           string    `json:"agent_id"`
+	Direction         *string   `json:"direction"`
+	Status            *string   `json:"status"`
+	EndedReason       *string   `json:"ended_reason"`
+	EndedReasonLabel  string    `json:"ended_reason_label"`
+	DisconnectedBy    *string   `json:"disconnected_by"`
+	Duration          *float64  `json:"duration"`
+	State             string    `json:"state"`
+	Done              bool      `json:"done"`
+	GeneralSuccess    *bool     `json:"general_success"`
+	Disposition       *string   `json:"disposition"`
+	DispositionSource *string   `json:"disposition_source"`
+	DispositionReason *string   `json:"disposition_reason"`
+	CallSummary       *string   `json:"call_summary"`
+	FinalScore        *int      `json:"final_score"`
+	// Demo is true when any current result came from the built-in demo
+	// model, not a real LLM: the disposition, summary and score are then
+	// demo output too.
+	Demo            bool             `json:"demo"`
+	Analysis        *AnalysisDoc     `json:"analysis"`
+	QC              *QCDoc           `json:"qc"`
+	Tokens          TokensDoc        `json:"tokens"`
+	Integrations    []IntegrationDoc `json:"integrations"`
+	Recording       *RecordingDoc    `json:"recording"`
+	Transcript      []call.Turn      `json:"transcript"`
+	PhoneNumber     *string          `json:"phone_number"`
+	CustomerName    *string          `json:"customer_name"`
+	CustomerRequest *string          `json:"customer_request"`
+	Source          *string          `json:"source"`
+	CampaignID      *string          `json:"campaign_id"`
+	IsTest          bool             `json:"is_test"`
+	Carrier         *string          `json:"carrier"`
+	DID             *string          `json:"did"`
+	StartedAt       *time.Time       `json:"started_at"`
+	AnsweredAt      *time.Time       `json:"answered_at"`
+	EndedAt         time.Time        `json:"ended_at"`
+	RingMs          *int64           `json:"ring_ms"`
+	HoldMs          *int64           `json:"hold_ms"`
+	TalkMs          *int64           `json:"talk_ms"`
+	ContactData     json.RawMessage  `json:"contact_data"`
+	FunctionOutput  json.RawMessage  `json:"function_output"`
+	PlanVersion     *int             `json:"plan_version"`
+	Runs            []RunDoc         `json:"runs"`
+	IsPurged        bool             `json:"is_purged"`
+	PurgedAt        *time.Time       `json:"purged_at"`
+	DeletedAt       *time.Time       `json:"deleted_at"`
+	CreatedAt       time.Time        `json:"created_at"`
+	UpdatedAt       time.Time        `json:"updated_at"`
 
 	extra map[string]json.RawMessage
 }
@@ -182,11 +186,13 @@ func BuildDocument(ctx context.Context, db DBTX, c *Call, opts DocumentOptions) 
 		})
 		switch {
 		case c.AnalysisRunID != nil && run.ID == *c.AnalysisRunID:
+			d.Demo = d.Demo || run.Demo
 			d.Analysis = &AnalysisDoc{
 				Fields: rawOrNull(run.Output), Model: run.Model, PlanVersion: run.PlanVersion, Status: run.Status,
 				Error: run.Error, Demo: run.Demo,
 			}
 		case c.QCRunID != nil && run.ID == *c.QCRunID:
+			d.Demo = d.Demo || run.Demo
 			d.QC = &QCDoc{
 				Items: rawOrNull(run.Output), Score: run.Score, Passed: run.Passed, Model: run.Model,
 				PlanVersion: run.PlanVersion, Status: run.Status, Error: run.Error, Demo: run.Demo,

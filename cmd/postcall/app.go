@@ -91,7 +91,7 @@ func openApp(ctx context.Context, e *env, opts appOptions) (*app, error) {
 		Work:            opts.work,
 		RunConcurrency:  cfg.LLM.Concurrency,
 		SoftStopTimeout: cfg.ShutdownTimeout,
-		Logger:          a.log,
+		Logger:          riverLogger(e.stderr, cfg),
 	})
 	if err != nil {
 		a.pool.Close()
@@ -151,6 +151,21 @@ func (a *app) Close() {
 func newLogger(w io.Writer, cfg *config.Config) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	return newLoggerAt(w, cfg, level)
+}
+
+// riverLogger keeps River's routine INFO lines (producer job counts every
+// few seconds) out of the log unless POSTCALL_LOG_LEVEL=debug.
+func riverLogger(w io.Writer, cfg *config.Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	if level > slog.LevelDebug {
+		level = max(level, slog.LevelWarn)
+	}
+	return newLoggerAt(w, cfg, level)
+}
+
+func newLoggerAt(w io.Writer, cfg *config.Config, level slog.Level) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	if cfg.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))

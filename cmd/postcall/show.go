@@ -63,7 +63,10 @@ func printCall(ctx context.Context, w io.Writer, a *app, c *store.Call) error {
 	row("id", doc.ID)
 	row("call_id", doc.CallID)
 	row("agent", fmt.Sprintf("%s (plan v%s)", doc.AgentID, str(doc.PlanVersion)))
-	row("state", doc.State+doneNote(doc))
+	row("state", doc.State+stateNote(doc))
+	if doc.Demo {
+		row("DEMO", "results below come from the built-in demo model, not a real LLM")
+	}
 	row("ended", fmt.Sprintf("%s: %s (disconnected by %s)", str(doc.EndedReason), doc.EndedReasonLabel, str(doc.DisconnectedBy)))
 	row("status", str(doc.Status))
 	row("duration", str(doc.Duration)+"s")
@@ -127,10 +130,12 @@ func printCall(ctx context.Context, w io.Writer, a *app, c *store.Call) error {
 	return tw.Flush()
 }
 
-func doneNote(doc *store.Document) string {
+func stateNote(doc *store.Document) string {
 	switch {
+	case doc.State == store.StateFailed:
+		return " (finished, but a run failed: see analysis/qc below; `postcall reanalyze` retries)"
 	case doc.Done:
-		return " (done)"
+		return ""
 	case doc.State == store.StateWaitingLLM:
 		return " (waiting for an LLM endpoint: set OPENAI_API_KEY or OPENAI_BASE_URL on the worker)"
 	default:

@@ -1,0 +1,301 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/postcall/postcall/analysis/openaitest"
+	"github.com/postcall/postcall/internal/dbtest"
+)
+
+type testBundle struct {
+	pool    *pgxpool.Pool
+	environ []string
+	dir     string
+}
+
+// setup gives a test a migrated schema of its own and the environment that
+// points the commands at it.
+func setup(t *testing.T) *testBundle {
+	t.Helper()
+	pool, schema := dbtest.Schema(t)
+	sep := "?"
+	if strings.Contains(dbtest.URL(), "?") {
+		sep = "&"
+	}
+	b := &testBundle{
+		pool:    pool,
+		environ: []string{"DATABASE_URL=" + dbtest.URL() + sep + "search_path=" + schema, "POSTCALL_LOG_LEVEL=warn"},
+		dir:     t.TempDir(),
+	}
+	return b
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (b *testBundle) run(t *testing.T, ctx context.Context, stdin string, extraEnv []string, args ...string) result {
+	t.Helper()
+	var stdout, stderr syncBuffer
+	code := run(ctx, args, &env{
+		stdin: strings.NewReader(stdin), stdout: &stdout, stderr: &stderr,
+		environ: append(append([]string{}, b.environ...), extraEnv...),
+	})
+	return result{stdout.String(), stderr.String(), code}
+}
+
+func (b *testBundle) file(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(b.dir, name)
+	require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
+	return path
+}
+
+// syncBuffer is a bytes.Buffer safe for the worker's concurrent logging.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+const testAgents = `
+- id: sales
+  analysis:
+    prompt: "You review sales calls."
+    fields:
+      - {name: summary, type: string}
+      - {name: outcome, type: enum, values: [agreed, declined]}
+    summary_field: summary
+    disposition_field: outcome
+  qc:
+    prompt: "Judge the agent."
+    checklist:
+      - {id: greeting, description: "Introduced itself"}
+`
+
+const goodCall = `{"call_id":"c-1","agent_id":"sales","ended_at":"2026-11-20T10:00:00Z","ended_reason":"customer-ended-call","phone_number":"+15550100001","duration":60,"transcript":[{"role":"agent","text":"Hello from ACME"},{"role":"user","text":"Hi, I want the demo"}],"tool_calls":[{"name":"x"}],"my_field":{"a":1}}`
+
+func TestAgentsApplyAndList(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	path := b.file(t, "agents.yaml", testAgents)
+
+	res := b.run(t, ctx, "", nil, "agents", "apply", path)
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Equal(t, "sales: created (plan version 1)\n", res.stdout)
+
+	res = b.run(t, ctx, "", nil, "agents", "apply", path)
+	require.Equal(t, "sales: unchanged (plan version 1)\n", res.stdout)
+
+	res = b.run(t, ctx, "", nil, "agents", "apply", b.file(t, "v2.yaml", testAgents+"  model: gpt-4.1\n"))
+	require.Equal(t, "sales: updated (plan version 2)\n", res.stdout)
+
+	res = b.run(t, ctx, "", nil, "agents", "list")
+	require.Equal(t, 0, res.code)
+	require.Contains(t, res.stdout, "sales")
+	require.Regexp(t, `sales\s+sales\s+2\s+0`, res.stdout)
+}
+
+func TestAgentsApplyBadFileChangesNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	// The second agent is invalid: the first must not be stored either.
+	bad := testAgents + `
+- id: broken
+  analysis:
+    prompt: "x"
+    fields: [{name: outcome, type: enum}]
+`
+	res := b.run(t, ctx, "", nil, "agents", "apply", b.file(t, "bad.yaml", bad))
+	require.Equal(t, 1, res.code)
+	require.Contains(t, res.stderr, `agent "broken": analysis.fields[0].values: an enum field needs at least one value`)
+
+	res = b.run(t, ctx, "", nil, "agents", "list")
+	require.Contains(t, res.stdout, "no agents yet")
+}
+
+func TestIngestReportsBadLinesStoresGoodOnes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	require.Zero(t, b.run(t, ctx, "", nil, "agents", "apply", b.file(t, "a.yaml", testAgents)).code)
+
+	input := strings.Join([]string{
+		goodCall,
+		`{"call_id": "c-2", "agent_id": "sales"`, // broken JSON
+		``,                                       // blank lines are skipped
+		`{"call_id":"c-3","agent_id":"sales","ended_at":"yesterday","ended_reason":"voicemail"}`,
+		`{"call_id":"c-4","agent_id":"nobody","ended_at":"2026-11-20T10:00:00Z","status":"completed"}`,
+		`{"call_id":"c-5","agent_id":"sales","ended_at":"2026-11-20T10:00:00Z","ended_reason":"voicemail"}`,
+	}, "\n")
+	res := b.run(t, ctx, input, nil, "ingest")
+	require.Equal(t, 1, res.code, "a rejected line makes the exit status non-zero")
+	require.Contains(t, res.stderr, "stdin line 2: rejected")
+	require.Contains(t, res.stderr, "stdin line 4: rejected")
+	require.Contains(t, res.stderr, "ended_at")
+	require.Contains(t, res.stderr, "stdin line 5: rejected")
+	require.Contains(t, res.stderr, `agent_id "nobody"`)
+	require.Contains(t, res.stdout, "line 1: c-1 -> ")
+	require.Contains(t, res.stdout, "line 6: c-5 -> ")
+	require.Contains(t, res.stdout, "(auto disposition: voicemail)")
+	require.Contains(t, res.stdout, "5 lines: 1 queued for analysis, 1 auto-disposed, 0 already ingested, 3 rejected")
+
+	for _, id := range []string{"c-2", "c-3", "c-4"} {
+		res := b.run(t, ctx, "", nil, "show", id)
+		require.Equal(t, 1, res.code, id)
+		require.Contains(t, res.stderr, "not found", "nothing of a rejected line is stored")
+	}
+
+	// Re-ingesting accepted lines duplicates nothing and exits 0.
+	res = b.run(t, ctx, goodCall+"\n", nil, "ingest", "-")
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Contains(t, res.stdout, "already ingested")
+	var runs int
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM analysis_runs`).Scan(&runs))
+	require.Equal(t, 2, runs, "one analysis and one QC run, not four")
+}
+
+func TestShowJSONDocument(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	require.Zero(t, b.run(t, ctx, "", nil, "agents", "apply", b.file(t, "a.yaml", testAgents)).code)
+	require.Zero(t, b.run(t, ctx, goodCall, nil, "ingest", "-q").code)
+
+	res := b.run(t, ctx, "", nil, "show", "c-1", "--json")
+	require.Equal(t, 0, res.code, res.stderr)
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal([]byte(res.stdout), &doc))
+	for _, key := range []string{
+		"id", "call_id", "agent_id", "direction", "status", "ended_reason", "ended_reason_label", "disconnected_by",
+		"duration", "done", "general_success", "disposition", "disposition_source", "call_summary", "final_score",
+		"analysis", "qc", "tokens", "integrations", "recording", "transcript", "phone_number", "contact_data",
+		"function_output", "is_purged", "purged_at", "deleted_at", "created_at", "updated_at",
+	} {
+		require.Contains(t, doc, key)
+	}
+	require.Equal(t, "Customer ended call", doc["ended_reason_label"])
+	require.Equal(t, "customer", doc["disconnected_by"])
+	require.Equal(t, false, doc["done"])
+	require.Equal(t, map[string]any{"a": float64(1)}, doc["my_field"], "unknown fields come back as sent")
+	require.Equal(t, []any{map[string]any{"name": "x"}}, doc["tool_calls"])
+	require.Nil(t, doc["recording"])
+
+	// The id works as well as the call_id; an unknown one exits 1.
+	res = b.run(t, ctx, "", nil, "show", doc["id"].(string))
+	require.Equal(t, 0, res.code)
+	require.Contains(t, res.stdout, "c-1")
+	res = b.run(t, ctx, "", nil, "show", "nope", "--json")
+	require.Equal(t, 1, res.code)
+	require.Equal(t, "postcall show: not found\n", res.stderr)
+}
+
+func TestConfigErrorsNameTheVariable(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	res := b.run(t, context.Background(), "", []string{"POSTCALL_LLM_RPM=lots"}, "agents", "list")
+	require.Equal(t, 1, res.code)
+	require.Contains(t, res.stderr, "POSTCALL_LLM_RPM")
+}
+
+func TestWorkerRefusesSchemaBehind(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	// An empty schema: nothing migrated yet.
+	admin := dbtest.Pool(t)
+	schema := fmt.Sprintf("pctest_empty_%d", time.Now().UnixNano())
+	_, err := admin.Exec(ctx, "CREATE SCHEMA "+schema)
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
+	sep := "?"
+	if strings.Contains(dbtest.URL(), "?") {
+		sep = "&"
+	}
+	b := &testBundle{environ: []string{"DATABASE_URL=" + dbtest.URL() + sep + "search_path=" + schema}}
+
+	res := b.run(t, ctx, "", []string{"POSTCALL_HTTP_ADDR=127.0.0.1:0"}, "worker")
+	require.Equal(t, 1, res.code)
+	require.Contains(t, res.stderr, "run `postcall migrate`")
+
+	res = b.run(t, ctx, "", nil, "migrate")
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Contains(t, res.stdout, "applied")
+	res = b.run(t, ctx, "", nil, "migrate")
+	require.Contains(t, res.stdout, "nothing to apply")
+}
+
+// TestWorkerEndToEnd runs the worker command against the fake OpenAI server,
+// waits for a reanalysis through the CLI, then stops the worker as SIGTERM
+// would.
+func TestWorkerEndToEnd(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	llm := openaitest.NewServer(t)
+	llmEnv := []string{"OPENAI_BASE_URL=" + llm.URL, "OPENAI_API_KEY=" + llm.APIKey, "POSTCALL_HTTP_ADDR=127.0.0.1:0", "POSTCALL_LOG_LEVEL=info"}
+	ctx := context.Background()
+	require.Zero(t, b.run(t, ctx, "", nil, "agents", "apply", b.file(t, "a.yaml", testAgents)).code)
+	require.Zero(t, b.run(t, ctx, goodCall, nil, "ingest").code)
+
+	workerCtx, stop := context.WithCancel(ctx)
+	done := make(chan result, 1)
+	go func() { done <- b.run(t, workerCtx, "", llmEnv, "worker") }()
+
+	res := b.run(t, ctx, "", llmEnv, "reanalyze", "c-1", "--kind", "qc", "--wait", "--timeout", "30s")
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Contains(t, res.stdout, "c-1: enqueued 1 run at high priority")
+	require.Contains(t, res.stdout, "state            done")
+	require.Contains(t, res.stdout, "final_score")
+
+	show := b.run(t, ctx, "", nil, "show", "c-1", "--json")
+	var doc struct {
+		Done   bool `json:"done"`
+		Tokens struct {
+			Prompt int `json:"prompt"`
+		} `json:"tokens"`
+		Runs []struct {
+			Kind    string `json:"kind"`
+			Trigger string `json:"trigger"`
+		} `json:"runs"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(show.stdout), &doc))
+	require.True(t, doc.Done)
+	require.Positive(t, doc.Tokens.Prompt)
+	require.Len(t, doc.Runs, 3, "analysis + QC from ingest, QC again from reanalyze")
+
+	stop()
+	select {
+	case res := <-done:
+		require.Equal(t, 0, res.code, res.stderr)
+		require.Contains(t, res.stderr, "worker stopped")
+		require.NotContains(t, res.stderr, "+15550100001", "no phone numbers in logs")
+		require.NotContains(t, res.stderr, "I want the demo", "no transcript text in logs")
+	case <-time.After(30 * time.Second):
+		t.Fatal("worker did not stop")
+	}
+}
