@@ -1,14 +1,18 @@
-// Package api is postcall's HTTP interface, served by the worker: health and
-// readiness for orchestrators, and the permanent recording links put in CRM
-// notes.
+// Package api is postcall's HTTP interface, served by the worker: the calls
+// API under /v1 and Prometheus metrics, both behind a bearer token; health
+// and readiness for orchestrators; and the permanent recording links put in
+// CRM notes, which carry their own signature.
 package api
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -18,27 +22,135 @@ import (
 	"github.com/postcall/postcall/store"
 )
 
+// DefaultMaxBodyBytes bounds a POST /v1/calls body: far above a long call's
+// record (a two-hour transcript is a few hundred KiB), far below what would
+// hurt the worker.
+const DefaultMaxBodyBytes = 16 << 20
+
 // Server serves the HTTP API.
 type Server struct {
 	// Pool is the database. Required.
 	Pool *pgxpool.Pool
 	// Schema is the schema readiness checks; "" is the search_path.
 	Schema string
+	// Token is the bearer token of every /v1 route and of /metrics
+	// (POSTCALL_API_TOKEN). Default "": those routes answer 401, so an
+	// unconfigured API is closed, never open.
+	Token string
+	// Enqueuer stores calls and enqueues their processing (POST /v1/calls,
+	// POST /v1/calls/{id}/reanalyze). Default nil: those routes answer 501.
+	Enqueuer Enqueuer
+	// Retention soft-deletes and erases calls (DELETE /v1/calls/{id}, POST
+	// /v1/calls/{id}/purge). Default nil: those routes answer 501.
+	Retention Retention
+	// Metrics serves GET /metrics, e.g. promhttp.HandlerFor. Default nil:
+	// 404.
+	Metrics http.Handler
 	// Links checks recording links; nil disables GET /r/{id}.
 	Links *recording.Links
-	// Recordings signs recording URLs; nil disables GET /r/{id}.
+	// Recordings signs recording URLs: GET /r/{id} and the recording of GET
+	// /v1/calls/{id}. Default nil: no /r/{id}, and documents carry the
+	// recording key with a null url.
 	Recordings *recording.Store
+	// MaxBodyBytes bounds a request body. Default DefaultMaxBodyBytes.
+	MaxBodyBytes int64
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
 
-// Handler returns the API's routes.
+// Handler returns the API's routes. Health, readiness and recording links
+// are public; everything else needs the bearer token.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /r/{id}", s.recordingLink)
+	mux.Handle("/v1/", s.authorize(s.v1()))
+	metrics := s.Metrics
+	if metrics == nil {
+		metrics = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			writeError(w, http.StatusNotFound, "metrics are not enabled")
+		})
+	}
+	mux.Handle("GET /metrics", s.authorize(metrics))
 	return mux
+}
+
+// v1 is the calls API. Its answers are JSON, including for unknown routes
+// and methods.
+func (s *Server) v1() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/calls", s.createCall)
+	mux.HandleFunc("GET /v1/calls", s.listCalls)
+	mux.HandleFunc("GET /v1/calls/{id}", s.getCall)
+	mux.HandleFunc("DELETE /v1/calls/{id}", s.deleteCall)
+	mux.HandleFunc("POST /v1/calls/{id}/reanalyze", s.reanalyzeCall)
+	mux.HandleFunc("POST /v1/calls/{id}/purge", s.purgeCall)
+	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowedMethods(mux, r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, http.StatusMethodNotAllowed, "method not allowed")
+			return
+		}
+		writeError(w, http.StatusNotFound, "not found")
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Call data is personal data and signed URLs are credentials:
+		// nothing of /v1 belongs in a shared cache.
+		w.Header().Set("Cache-Control", "no-store")
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// allowedMethods lists the methods a route other than the catch-all serves
+// at r's path.
+func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/v1/" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
+}
+
+// authorize lets a request through only with the configured bearer token.
+// Both sides are hashed before the constant-time comparison, so that neither
+// the token's content nor its length leaks through timing.
+func (s *Server) authorize(next http.Handler) http.Handler {
+	want := sha256.Sum256([]byte(s.Token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if s.Token == "" {
+			writeUnauthorized(w, "the API is disabled: no POSTCALL_API_TOKEN is configured")
+			return
+		}
+		token, ok := bearerToken(r.Header.Get("Authorization"))
+		got := sha256.Sum256([]byte(token))
+		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 || !ok {
+			writeUnauthorized(w, "missing or wrong bearer token")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// bearerToken returns the token of an "Authorization: Bearer TOKEN" header;
+// the scheme is case-insensitive (RFC 9110).
+func bearerToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+func writeUnauthorized(w http.ResponseWriter, msg string) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="postcall"`)
+	writeError(w, http.StatusUnauthorized, msg)
 }
 
 // recordingLink follows a permanent recording link: it checks the link's
@@ -98,6 +210,35 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// FieldError is one problem with one field of a request: a key of the call
+// record (a path such as transcript[2].role) or a query parameter.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// errorBody is every error response: {"error": "...", "fields": [...]}.
+// fields is present, possibly empty, so that clients need no special case.
+type errorBody struct {
+	Error  string       `json:"error"`
+	Fields []FieldError `json:"fields"`
+}
+
+func writeError(w http.ResponseWriter, status int, msg string, fields ...FieldError) {
+	if fields == nil {
+		fields = []FieldError{}
+	}
+	writeJSON(w, status, errorBody{Error: msg, Fields: fields})
+}
+
+// internalError logs err (ids and database messages only: callers never
+// wrap personal data into errors) and answers 500 without details.
+func (s *Server) internalError(w http.ResponseWriter, r *http.Request, op string, err error) {
+	s.logger().ErrorContext(r.Context(), "api: "+op, slog.String("method", r.Method), slog.String("route", r.Pattern),
+		slog.String("error", err.Error()))
+	writeError(w, http.StatusInternalServerError, "internal error")
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -151,6 +151,10 @@ type S3 struct {
 	URLTTL time.Duration
 	// URLTTLClamped reports that the configured TTL was above 7 days.
 	URLTTLClamped bool
+	// AccessKeyID, SecretAccessKey and SessionToken are AWS_ACCESS_KEY_ID,
+	// AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN when set; otherwise the
+	// rest of the default AWS chain (shared files, SSO, roles) applies.
+	AccessKeyID, SecretAccessKey, SessionToken string
 }
 
 // known lists every POSTCALL_ variable, so that a misspelt one fails.
@@ -193,11 +197,14 @@ func Load(environ []string) (*Config, error) {
 			Demo:        r.flag("POSTCALL_DEMO_MODEL"),
 		},
 		S3: S3{
-			Bucket:         r.str("S3_BUCKET", ""),
-			Endpoint:       r.url("S3_ENDPOINT", ""),
-			Region:         r.str("S3_REGION", r.str("AWS_REGION", "us-east-1")),
-			ForcePathStyle: r.flag("S3_FORCE_PATH_STYLE"),
-			URLTTL:         r.duration("POSTCALL_RECORDING_URL_TTL", DefaultRecordingURLTTL),
+			Bucket:          r.str("S3_BUCKET", ""),
+			Endpoint:        r.url("S3_ENDPOINT", ""),
+			Region:          r.str("S3_REGION", r.str("AWS_REGION", "us-east-1")),
+			ForcePathStyle:  r.flag("S3_FORCE_PATH_STYLE"),
+			URLTTL:          r.duration("POSTCALL_RECORDING_URL_TTL", DefaultRecordingURLTTL),
+			AccessKeyID:     r.str("AWS_ACCESS_KEY_ID", ""),
+			SecretAccessKey: r.str("AWS_SECRET_ACCESS_KEY", ""),
+			SessionToken:    r.str("AWS_SESSION_TOKEN", ""),
 		},
 		HTTPAddr:                r.addr("POSTCALL_HTTP_ADDR", DefaultHTTPAddr),
 		APIToken:                r.str("POSTCALL_API_TOKEN", ""),
@@ -217,6 +224,9 @@ func Load(environ []string) (*Config, error) {
 	}
 	if _, err := url.Parse(cfg.DatabaseURL); err != nil || !(strings.HasPrefix(cfg.DatabaseURL, "postgres://") || strings.HasPrefix(cfg.DatabaseURL, "postgresql://")) {
 		r.fail("DATABASE_URL", "must be a postgres:// URL")
+	}
+	if (cfg.S3.AccessKeyID == "") != (cfg.S3.SecretAccessKey == "") {
+		r.fail("AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together: set both or neither")
 	}
 	if (cfg.PublicURL == "") != (cfg.LinkSecret == "") {
 		r.fail("POSTCALL_LINK_SECRET", "POSTCALL_PUBLIC_URL and POSTCALL_LINK_SECRET go together: set both or neither")

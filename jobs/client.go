@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/postcall/postcall/pipeline"
+	"github.com/postcall/postcall/retention"
 )
 
 // ClientConfig configures postcall's River client.
@@ -20,6 +21,14 @@ type ClientConfig struct {
 	Pool *pgxpool.Pool
 	// Pipeline does the post-call work. Required.
 	Pipeline *pipeline.Service
+	// Retention runs the purge, the hard delete and the recording
+	// deletions. Nil: no retention jobs are registered.
+	Retention *retention.Service
+	// PurgeSchedule and RetentionSchedule are the cron expressions of the
+	// periodic purge and hard delete (robfig/cron standard syntax, CRON_TZ=
+	// allowed), used with Retention on a working client. Defaults
+	// config.DefaultPurgeSchedule and config.DefaultRetentionSchedule.
+	PurgeSchedule, RetentionSchedule string
 	// Work starts queues and workers; false makes an insert-only client (for
 	// commands that enqueue). Default false.
 	Work bool
@@ -41,7 +50,8 @@ type ClientConfig struct {
 }
 
 // NewClient returns postcall's River client. It sets
-// cfg.Pipeline.EnqueueDeliveries to enqueue through the new client.
+// cfg.Pipeline.EnqueueDeliveries (and cfg.Retention.EnqueueRecordingDeletions)
+// to enqueue through the new client.
 func NewClient(cfg ClientConfig) (*river.Client[pgx.Tx], error) {
 	if cfg.Pool == nil {
 		return nil, fmt.Errorf("jobs client: Pool is required")
@@ -86,6 +96,9 @@ func NewClient(cfg ClientConfig) (*river.Client[pgx.Tx], error) {
 		// pays again only for a request whose result was not yet stored.
 		SoftStopTimeout: cfg.SoftStopTimeout,
 	}
+	if err := addRetention(&cfg, workers, rc); err != nil {
+		return nil, fmt.Errorf("jobs client: %w", err)
+	}
 	if cfg.FetchPollInterval > 0 {
 		rc.FetchPollInterval = cfg.FetchPollInterval
 		rc.FetchCooldown = min(cfg.FetchPollInterval, 100*time.Millisecond)
@@ -107,5 +120,6 @@ func NewClient(cfg ClientConfig) (*river.Client[pgx.Tx], error) {
 	cfg.Pipeline.EnqueueDeliveries = func(ctx context.Context, tx pgx.Tx, ids []string) error {
 		return enqueueDeliveries(ctx, client, tx, ids)
 	}
+	wireRetention(&cfg, client)
 	return client, nil
 }

@@ -83,42 +83,75 @@ var ErrNotReanalyzable = errors.New("cannot be reanalyzed")
 // Reanalyze runs the selected kinds again with the agent's current plan, at
 // high priority. Earlier runs stay in the call's history.
 func (e *Enqueuer) Reanalyze(ctx context.Context, ref string, kinds pipeline.Kinds) (*IngestResult, error) {
-	var res IngestResult
+	var res *IngestResult
 	err := pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error {
 		found, err := store.GetCall(ctx, tx, ref)
 		if err != nil {
 			return err
 		}
-		c, err := store.LockCall(ctx, tx, found.ID)
-		if err != nil {
-			return err
-		}
-		res.ID = c.ID
-		switch {
-		case c.IsPurged:
-			return fmt.Errorf("call %s was purged: its transcript is gone: %w", ref, ErrNotReanalyzable)
-		case c.DeletedAt != nil:
-			return fmt.Errorf("call %s is deleted (restore it first): %w", ref, ErrNotReanalyzable)
-		}
-		plan, version, err := store.CurrentPlan(ctx, tx, c.Record.AgentID)
-		if err != nil {
-			return err
-		}
-		if kinds.Analysis && !kinds.QC && plan.Analysis == nil {
-			return fmt.Errorf("agent %s has no analysis prompt: %w", plan.ID, ErrNotReanalyzable)
-		}
-		if kinds.QC && !kinds.Analysis && plan.QC == nil {
-			return fmt.Errorf("agent %s has no QC prompt: %w", plan.ID, ErrNotReanalyzable)
-		}
-		started, err := e.Pipeline.Start(ctx, tx, c, plan, version, store.TriggerReanalyze, kinds)
-		if err != nil {
-			return err
-		}
-		res.Auto, res.Runs = started.Auto, started.Runs
-		return enqueueRuns(ctx, e.Client, tx, c.ID, started.Runs, PriorityReanalyze)
+		res, err = e.reanalyze(ctx, tx, found.ID, kinds, PriorityReanalyze)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reanalyze %s: %w", ref, err)
 	}
-	return &res, nil
+	return res, nil
+}
+
+// ReanalyzeBulkStep enqueues the reanalysis of one call of a bulk run and
+// moves the run's cursor past it, in one transaction, so an interrupted bulk
+// run resumes exactly after the last call it enqueued. Bulk runs go below
+// live ingest (PriorityBulk) so they never starve new calls. A call that
+// cannot be reanalyzed any more (purged or deleted since it was selected) is
+// counted as skipped.
+func (e *Enqueuer) ReanalyzeBulkStep(ctx context.Context, b *store.Bulk, callID uuid.UUID, kinds pipeline.Kinds) (*IngestResult, error) {
+	var res *IngestResult
+	err := pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error {
+		var err error
+		res, err = e.reanalyze(ctx, tx, callID, kinds, PriorityBulk)
+		if errors.Is(err, ErrNotReanalyzable) {
+			res, err = &IngestResult{ID: callID}, nil
+		}
+		if err != nil {
+			return err
+		}
+		runIDs := make([]int64, len(res.Runs))
+		for i, r := range res.Runs {
+			runIDs[i] = r.ID
+		}
+		return store.AdvanceBulk(ctx, tx, b, callID, runIDs)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bulk reanalyze %s: %w", callID, err)
+	}
+	return res, nil
+}
+
+func (e *Enqueuer) reanalyze(ctx context.Context, tx pgx.Tx, id uuid.UUID, kinds pipeline.Kinds, priority int) (*IngestResult, error) {
+	c, err := store.LockCall(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case c.IsPurged:
+		return nil, fmt.Errorf("call %s was purged: its transcript is gone: %w", c.Record.CallID, ErrNotReanalyzable)
+	case c.DeletedAt != nil:
+		return nil, fmt.Errorf("call %s is deleted (restore it first): %w", c.Record.CallID, ErrNotReanalyzable)
+	}
+	plan, version, err := store.CurrentPlan(ctx, tx, c.Record.AgentID)
+	if err != nil {
+		return nil, err
+	}
+	if kinds.Analysis && !kinds.QC && plan.Analysis == nil {
+		return nil, fmt.Errorf("agent %s has no analysis prompt: %w", plan.ID, ErrNotReanalyzable)
+	}
+	if kinds.QC && !kinds.Analysis && plan.QC == nil {
+		return nil, fmt.Errorf("agent %s has no QC prompt: %w", plan.ID, ErrNotReanalyzable)
+	}
+	started, err := e.Pipeline.Start(ctx, tx, c, plan, version, store.TriggerReanalyze, kinds)
+	if err != nil {
+		return nil, err
+	}
+	res := &IngestResult{ID: c.ID, Auto: started.Auto, Runs: started.Runs}
+	return res, enqueueRuns(ctx, e.Client, tx, c.ID, started.Runs, priority)
 }

@@ -445,3 +445,75 @@ func TestIngestToVerifiedWebhook(t *testing.T) {
 	require.Len(t, in.Log, 2)
 	require.Equal(t, 503, *in.Log[0].StatusCode)
 }
+
+func TestBulkReanalysisResumesAfterItsCursor(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, true)
+	var ids []string
+	for range 12 {
+		res, err := b.enqueuer.Ingest(ctx, conversation())
+		require.NoError(t, err)
+		ids = append(ids, res.ID.String())
+	}
+	// One call is deleted before the bulk run: it is not selected.
+	_, err := b.pool.Exec(ctx, `UPDATE calls SET deleted_at = now() WHERE id = $1`, ids[0])
+	require.NoError(t, err)
+
+	bulk, resumed, err := store.OpenBulk(ctx, b.pool, "sales", nil, nil, "qc")
+	require.NoError(t, err)
+	require.False(t, resumed)
+	require.Equal(t, 11, bulk.Total)
+
+	// Enqueue 5, then "crash".
+	next, err := store.BulkNext(ctx, b.pool, bulk, 5)
+	require.NoError(t, err)
+	for _, id := range next {
+		_, err := b.enqueuer.ReanalyzeBulkStep(ctx, bulk, id, pipeline.Kinds{QC: true})
+		require.NoError(t, err)
+	}
+
+	again, resumed, err := store.OpenBulk(ctx, b.pool, "sales", nil, nil, "qc")
+	require.NoError(t, err)
+	require.True(t, resumed)
+	require.Equal(t, bulk.ID, again.ID)
+	require.Equal(t, 5, again.Enqueued)
+	for {
+		next, err := store.BulkNext(ctx, b.pool, again, 4)
+		require.NoError(t, err)
+		if len(next) == 0 {
+			break
+		}
+		for _, id := range next {
+			_, err := b.enqueuer.ReanalyzeBulkStep(ctx, again, id, pipeline.Kinds{QC: true})
+			require.NoError(t, err)
+		}
+	}
+	require.NoError(t, store.FinishBulk(ctx, b.pool, again))
+	require.Equal(t, 11, again.Enqueued)
+
+	// Every live call got exactly one bulk QC run, at bulk priority.
+	var perCall []int
+	rows, err := b.pool.Query(ctx, `SELECT count(r.id) FROM calls c LEFT JOIN analysis_runs r ON r.call_id = c.id AND r.bulk_id = $1
+		WHERE c.deleted_at IS NULL GROUP BY c.id`, bulk.ID)
+	require.NoError(t, err)
+	perCall, err = pgx.CollectRows(rows, pgx.RowTo[int])
+	require.NoError(t, err)
+	require.Len(t, perCall, 11)
+	for _, n := range perCall {
+		require.Equal(t, 1, n)
+	}
+	var priorities []int
+	rows, err = b.pool.Query(ctx, `SELECT DISTINCT priority FROM river_job WHERE kind = 'postcall.qc' AND args->>'run_id' IN
+		(SELECT id::text FROM analysis_runs WHERE bulk_id = $1)`, bulk.ID)
+	require.NoError(t, err)
+	priorities, err = pgx.CollectRows(rows, pgx.RowTo[int])
+	require.NoError(t, err)
+	require.Equal(t, []int{jobs.PriorityBulk}, priorities)
+
+	require.Eventually(t, func() bool {
+		finished, pending, err := store.BulkProgress(ctx, b.pool, bulk.ID)
+		require.NoError(t, err)
+		return pending == 0 && finished == 11
+	}, 20*time.Second, 50*time.Millisecond)
+}

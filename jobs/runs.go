@@ -26,11 +26,13 @@ const (
 	QueueDefault  = river.QueueDefault
 )
 
-// Priorities: River works priority 1 first. Admin reanalysis jumps ahead of
-// the ingest backlog.
+// Priorities: River works priority 1 first. An admin's reanalysis of a call
+// jumps ahead of the ingest backlog; bulk reanalysis goes after it, so that
+// thousands of old calls never delay the analysis of new ones.
 const (
 	PriorityReanalyze = 1
 	PriorityIngest    = 2
+	PriorityBulk      = 3
 )
 
 // runTimeout bounds one run: the LLM client's own retries with backoff fit

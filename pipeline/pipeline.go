@@ -17,6 +17,7 @@ import (
 	"github.com/postcall/postcall/agent"
 	"github.com/postcall/postcall/analysis"
 	"github.com/postcall/postcall/call"
+	"github.com/postcall/postcall/retention"
 	"github.com/postcall/postcall/store"
 )
 
@@ -145,7 +146,7 @@ func (p *Service) Execute(ctx context.Context, db DB, runID int64, complete func
 	}
 	if c.IsPurged {
 		return p.storeResult(ctx, db, run, &store.RunResult{
-			Status: store.RunFailed, Error: "the call was purged before this run: its transcript is gone",
+			Status: store.RunFailed, Error: retention.PurgedBeforeRun,
 		}, complete)
 	}
 	plan, err := store.PlanVersion(ctx, db, run.AgentID, run.PlanVersion)
@@ -229,6 +230,17 @@ func (p *Service) storeResult(ctx context.Context, db DB, run *store.Run, res *s
 	}
 	if res != nil {
 		if _, err := store.FinishRun(ctx, tx, run.ID, *res); err != nil {
+			return err
+		}
+	}
+	if c.IsPurged {
+		// The call was purged while this run talked to the model (or while
+		// an earlier attempt crashed after recording its requests): what the
+		// run stored gets what the purge gave the call's other runs (pii and
+		// summary fields null, QC evidence null, error texts replaced)
+		// before finalization copies anything from it. The disposition and
+		// scores survive, as they do a purge.
+		if err := retention.RedactLateResult(ctx, tx, c); err != nil {
 			return err
 		}
 	}

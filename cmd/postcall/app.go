@@ -9,15 +9,18 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 
 	"github.com/postcall/postcall/analysis"
 	"github.com/postcall/postcall/config"
 	"github.com/postcall/postcall/crm"
 	"github.com/postcall/postcall/jobs"
+	"github.com/postcall/postcall/metrics"
 	"github.com/postcall/postcall/migrations"
 	"github.com/postcall/postcall/pipeline"
 	"github.com/postcall/postcall/recording"
+	"github.com/postcall/postcall/retention"
 	"github.com/postcall/postcall/store"
 )
 
@@ -42,6 +45,13 @@ type app struct {
 	recordings *recording.Store
 	// links is nil when no POSTCALL_PUBLIC_URL is configured.
 	links *recording.Links
+	// retention runs the purge, the hard delete, erasures and holds; its
+	// recording deletions are enqueued through river (enqueue/work only).
+	retention *retention.Service
+	// registry and metrics are the worker's Prometheus metrics (GET
+	// /metrics); nil for other commands.
+	registry *prometheus.Registry
+	metrics  *metrics.Metrics
 }
 
 func openApp(ctx context.Context, e *env, opts appOptions) (*app, error) {
@@ -60,11 +70,14 @@ func openApp(ctx context.Context, e *env, opts appOptions) (*app, error) {
 	}
 	if cfg.S3.Bucket != "" {
 		a.recordings, err = recording.New(ctx, recording.Config{
-			Bucket:         cfg.S3.Bucket,
-			Endpoint:       cfg.S3.Endpoint,
-			Region:         cfg.S3.Region,
-			ForcePathStyle: cfg.S3.ForcePathStyle,
-			URLTTL:         cfg.S3.URLTTL,
+			Bucket:          cfg.S3.Bucket,
+			Endpoint:        cfg.S3.Endpoint,
+			Region:          cfg.S3.Region,
+			ForcePathStyle:  cfg.S3.ForcePathStyle,
+			URLTTL:          cfg.S3.URLTTL,
+			AccessKeyID:     cfg.S3.AccessKeyID,
+			SecretAccessKey: cfg.S3.SecretAccessKey,
+			SessionToken:    cfg.S3.SessionToken,
 		})
 		if err != nil {
 			a.pool.Close()
@@ -77,21 +90,33 @@ func openApp(ctx context.Context, e *env, opts appOptions) (*app, error) {
 			return nil, err
 		}
 	}
+	a.retention = newRetention(cfg, a.log, a.pool, a.recordings)
 	if !opts.enqueue && !opts.work {
 		return a, nil
 	}
-	a.pipeline, err = newPipeline(cfg, a.log, a.links)
+	if opts.work {
+		a.registry = prometheus.NewRegistry()
+		a.metrics, err = metrics.New(a.registry, metrics.Options{DB: a.pool, Queues: jobs.Queues(), Runtime: true})
+		if err != nil {
+			a.pool.Close()
+			return nil, err
+		}
+	}
+	a.pipeline, err = newPipeline(cfg, a.log, a.links, a.metrics)
 	if err != nil {
 		a.pool.Close()
 		return nil, err
 	}
 	a.river, err = jobs.NewClient(jobs.ClientConfig{
-		Pool:            a.pool,
-		Pipeline:        a.pipeline,
-		Work:            opts.work,
-		RunConcurrency:  cfg.LLM.Concurrency,
-		SoftStopTimeout: cfg.ShutdownTimeout,
-		Logger:          riverLogger(e.stderr, cfg),
+		Pool:              a.pool,
+		Pipeline:          a.pipeline,
+		Retention:         a.retention,
+		PurgeSchedule:     cfg.PurgeSchedule,
+		RetentionSchedule: cfg.RetentionSchedule,
+		Work:              opts.work,
+		RunConcurrency:    cfg.LLM.Concurrency,
+		SoftStopTimeout:   cfg.ShutdownTimeout,
+		Logger:            riverLogger(e.stderr, cfg),
 	})
 	if err != nil {
 		a.pool.Close()
@@ -101,14 +126,37 @@ func openApp(ctx context.Context, e *env, opts appOptions) (*app, error) {
 	return a, nil
 }
 
+// newRetention configures retention from POSTCALL_PURGE_AFTER_DAYS,
+// POSTCALL_HARD_DELETE_AFTER_DAYS and POSTCALL_RETENTION_*; without
+// S3_BUCKET recording deletions wait in the outbox.
+func newRetention(cfg *config.Config, log *slog.Logger, pool *pgxpool.Pool, recordings *recording.Store) *retention.Service {
+	s := &retention.Service{
+		DB:                  pool,
+		PurgeAfterDays:      cfg.PurgeAfterDays,
+		HardDeleteAfterDays: cfg.HardDeleteAfterDays,
+		BatchSize:           cfg.RetentionBatchSize,
+		Pause:               cfg.RetentionPause,
+		Logger:              log,
+	}
+	if recordings != nil {
+		s.Recordings = recordings
+	}
+	return s
+}
+
 // newPipeline chooses the model: the configured endpoint, else the demo model
 // when asked for, else none (runs wait for an endpoint).
-func newPipeline(cfg *config.Config, log *slog.Logger, links *recording.Links) (*pipeline.Service, error) {
+func newPipeline(cfg *config.Config, log *slog.Logger, links *recording.Links, m *metrics.Metrics) (*pipeline.Service, error) {
 	p := &pipeline.Service{Logger: log, Deliveries: &pipeline.Deliveries{
 		Deliverer:    crm.NewDeliverer(cfg.AllowPrivateTargets),
 		DisableAfter: cfg.IntegrationDisableAfter,
 		Logger:       log,
 	}}
+	var observeLLM func(analysis.Observation)
+	if m != nil {
+		p.Deliveries.Observer = m.ObserveDelivery
+		observeLLM = m.ObserveLLM
+	}
 	if links != nil {
 		p.Deliveries.RecordingLink = func(c *store.Call) string { return links.Link(c.ID.String()) }
 	}
@@ -120,6 +168,7 @@ func newPipeline(cfg *config.Config, log *slog.Logger, links *recording.Links) (
 			RPM:         cfg.LLM.RPM,
 			TPM:         cfg.LLM.TPM,
 			Concurrency: cfg.LLM.Concurrency,
+			Observer:    observeLLM,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("LLM client: %w", err)

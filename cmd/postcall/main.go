@@ -41,6 +41,11 @@ func commands() map[string]command {
 		"show":      {"show one call (CALL = id or call_id) [--json]", runShow},
 		"reanalyze": {"run analysis and/or QC again with the agent's current plan", runReanalyze},
 		"redeliver": {"replay a call's CRM/webhook deliveries [--integration NAME]", runRedeliver},
+		"purge":     {"run the purge and the soft-delete retention now; --call/--phone: erasure request [--dry-run]", runPurge},
+		"delete":    {"soft-delete a call (restorable inside its retention window)", runDelete},
+		"restore":   {"restore a soft-deleted call inside its retention window", runRestore},
+		"hold":      {"hold set|clear (--call CALL | --agent AGENT) | hold list: legal holds", runHold},
+		"audit":     {"retention runs and audit [--run RUN | --call CALL]", runAudit},
 	}
 }
 

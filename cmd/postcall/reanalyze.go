@@ -13,16 +13,24 @@ import (
 // runReanalyze enqueues fresh runs with the agent's current plan; with
 // --wait it blocks until they are done and prints the result.
 func runReanalyze(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "reanalyze", "reanalyze CALL... [--kind analysis|qc|all] [--wait]")
+	fs := newFlagSet(e, "reanalyze", "reanalyze CALL... | --agent ID [--since T] [--until T]  [--kind analysis|qc|all] [--wait]")
 	kind := fs.String("kind", "all", "what to run again: analysis, qc or all")
 	wait := fs.Bool("wait", false, "wait until the runs are done and print the result")
-	timeout := fs.Duration("timeout", 15*time.Minute, "with --wait, how long to wait")
+	timeout := fs.Duration("timeout", 15*time.Minute, "with --wait on single calls, how long to wait")
+	agentID := fs.String("agent", "", "reanalyze every live call of this agent (bulk; resumable: rerun the same command)")
+	sinceFlag := fs.String("since", "", "with --agent: calls that ended at or after this RFC 3339 time")
+	untilFlag := fs.String("until", "", "with --agent: calls that ended before this RFC 3339 time")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) == 0 {
-		return usageErr("reanalyze: name at least one CALL")
+	switch {
+	case *agentID != "" && len(pos) > 0:
+		return usageErr("reanalyze: name CALLs or --agent, not both")
+	case *agentID == "" && len(pos) == 0:
+		return usageErr("reanalyze: name at least one CALL, or --agent ID")
+	case *agentID == "" && (*sinceFlag != "" || *untilFlag != ""):
+		return usageErr("reanalyze: --since and --until go with --agent")
 	}
 	var kinds pipeline.Kinds
 	switch *kind {
@@ -40,6 +48,17 @@ func runReanalyze(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer a.Close()
+	if *agentID != "" {
+		since, err := parseTimeFlag("since", *sinceFlag)
+		if err != nil {
+			return err
+		}
+		until, err := parseTimeFlag("until", *untilFlag)
+		if err != nil {
+			return err
+		}
+		return reanalyzeBulk(ctx, e, a, bulkRequest{agentID: *agentID, since: since, until: until, kindName: *kind, kinds: kinds, wait: *wait})
+	}
 
 	failed := false
 	var enqueued []string

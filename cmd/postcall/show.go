@@ -119,6 +119,19 @@ func printCall(ctx context.Context, w io.Writer, a *app, c *store.Call) error {
 		}
 		row("recording", rec)
 	}
+	for _, in := range doc.Integrations {
+		line := fmt.Sprintf("%s (%s): %s after %s", in.Type, in.Name, in.Status, plural(in.Attempts, "attempt"))
+		if in.LastStatusCode != nil {
+			line += fmt.Sprintf(", last HTTP %d", *in.LastStatusCode)
+		}
+		if in.NextAttemptAt != nil && in.Status == store.DeliveryPending {
+			line += ", next attempt " + in.NextAttemptAt.UTC().Format("2006-01-02 15:04:05Z")
+		}
+		if in.LastError != nil && in.Status != store.DeliveryDelivered {
+			line += ": " + *in.LastError
+		}
+		row("integration", line)
+	}
 	row("transcript", fmt.Sprintf("%d turns", len(doc.Transcript)))
 	if doc.IsPurged {
 		row("purged_at", str(doc.PurgedAt))

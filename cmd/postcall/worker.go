@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/postcall/postcall/api"
+	"github.com/postcall/postcall/jobs"
+	"github.com/postcall/postcall/metrics"
+	"github.com/postcall/postcall/retention"
 )
 
 // runWorker runs the River client (every queue) and the HTTP server until
@@ -40,17 +43,34 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	if a.cfg.S3.URLTTLClamped {
 		a.log.Warn("POSTCALL_RECORDING_URL_TTL above 7 days (the SigV4 maximum); clamped to 7 days")
 	}
+	a.log.Info("retention scheduled", slog.String("purge_schedule", a.cfg.PurgeSchedule),
+		slog.String("retention_schedule", a.cfg.RetentionSchedule), slog.Int("purge_after_days", a.cfg.PurgeAfterDays),
+		slog.Int("hard_delete_after_days", a.cfg.HardDeleteAfterDays))
+	if a.recordings == nil {
+		a.log.Warn("no S3_BUCKET: recording objects of purged and deleted calls wait in the deletion outbox until a worker with S3_BUCKET runs")
+	}
+	if a.cfg.APIToken == "" {
+		a.log.Warn("no POSTCALL_API_TOKEN: the /v1 API and /metrics answer 401; health, readiness and recording links still work")
+	}
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
+	server := &api.Server{
+		Pool: a.pool, Token: a.cfg.APIToken, Enqueuer: a.enqueuer, Metrics: metrics.Handler(a.registry, a.log),
+		Links: a.links, Recordings: a.recordings, Retention: apiRetention{a.retention}, Logger: a.log,
+	}
 	srv := &http.Server{
-		Handler:           (&api.Server{Pool: a.pool, Links: a.links, Recordings: a.recordings, Logger: a.log}).Handler(),
+		Handler:           server.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(ln) }()
+
+	// Job outcomes come from River's event stream of this client.
+	stopWatching := jobs.WatchJobs(a.river, a.metrics.ObserveJob)
+	defer stopWatching()
 
 	if err := a.river.Start(ctx); err != nil {
 		_ = srv.Close()
@@ -73,5 +93,25 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("stop River client: %w", err)
 	}
 	a.log.Info("worker stopped")
+	return nil
+}
+
+// apiRetention adapts the retention service to the HTTP API's soft delete
+// and erasure routes.
+type apiRetention struct{ s *retention.Service }
+
+func (r apiRetention) SoftDelete(ctx context.Context, ref string) error {
+	_, err := r.s.Delete(ctx, ref)
+	return err
+}
+
+func (r apiRetention) Erase(ctx context.Context, ref string) error {
+	rep, err := r.s.EraseCall(ctx, ref, retention.RunOptions{Trigger: retention.TriggerRequest})
+	if err != nil {
+		return err
+	}
+	if rep.SkippedHold > 0 {
+		return fmt.Errorf("%w: the call is on legal hold; its personal data is kept until the hold is released", api.ErrConflict)
+	}
 	return nil
 }

@@ -1,0 +1,206 @@
+package store
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/postcall/postcall/agent"
+	"github.com/postcall/postcall/call"
+	"github.com/postcall/postcall/internal/dbtest"
+)
+
+type listBundle struct {
+	tx  pgx.Tx
+	seq int
+}
+
+// setupList gives a test a rolled-back transaction holding the agent
+// "sales".
+func setupList(t *testing.T) *listBundle {
+	t.Helper()
+	b := &listBundle{tx: dbtest.Tx(t)}
+	plans, err := agent.ParsePlans([]byte("id: sales\n"))
+	require.NoError(t, err)
+	_, _, err = ApplyPlan(context.Background(), b.tx, &plans[0])
+	require.NoError(t, err)
+	return b
+}
+
+// insert stores a call created at the given time and returns its id.
+func (b *listBundle) insert(t *testing.T, createdAt time.Time, mutate func(*call.Record)) uuid.UUID {
+	t.Helper()
+	ctx := context.Background()
+	b.seq++
+	rec := &call.Record{
+		CallID: fmt.Sprintf("list-%d", b.seq), AgentID: "sales", EndedReason: "customer-ended-call",
+		EndedAt: createdAt, PhoneNumber: "+15550100001",
+	}
+	if mutate != nil {
+		mutate(rec)
+	}
+	id, inserted, err := InsertCall(ctx, b.tx, NewCall{Record: rec, PhoneKey: call.NormalizePhone(rec.PhoneNumber)})
+	require.NoError(t, err)
+	require.True(t, inserted)
+	_, err = b.tx.Exec(ctx, `UPDATE calls SET created_at = $2 WHERE id = $1`, id, createdAt)
+	require.NoError(t, err)
+	return id
+}
+
+func TestListCallsPagesWithoutGapsOrDuplicates(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupList(t)
+	base := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	type key struct {
+		at time.Time
+		id uuid.UUID
+	}
+	var all []key
+	for i := range 120 {
+		// Groups of seven share a timestamp: the id must break the ties.
+		at := base.Add(time.Duration(i/7) * time.Second)
+		all = append(all, key{at, b.insert(t, at, nil)})
+	}
+	slices.SortFunc(all, func(x, y key) int {
+		if c := y.at.Compare(x.at); c != 0 {
+			return c
+		}
+		return strings.Compare(y.id.String(), x.id.String())
+	})
+
+	var got []uuid.UUID
+	var sizes []int
+	f := ListFilter{Limit: 50}
+	for range 10 {
+		page, err := ListCalls(ctx, b.tx, f)
+		require.NoError(t, err)
+		sizes = append(sizes, len(page.Calls))
+		for _, c := range page.Calls {
+			got = append(got, c.ID)
+		}
+		if len(got) == 50 {
+			// A call arriving between pages sorts before the cursor: it
+			// must not show up on a later page.
+			b.insert(t, base.Add(time.Hour), nil)
+		}
+		if page.Next == nil {
+			break
+		}
+		// The cursor goes through its string form, as clients use it.
+		cur, err := ParseListCursor(page.Next.String())
+		require.NoError(t, err)
+		f.After = &cur
+	}
+	require.Equal(t, []int{50, 50, 20}, sizes)
+	want := make([]uuid.UUID, len(all))
+	for i, k := range all {
+		want[i] = k.id
+	}
+	require.Equal(t, want, got, "every call once, newest first, ties by id")
+}
+
+func TestListCallsLastFullPageHasNoCursor(t *testing.T) {
+	t.Parallel()
+	b := setupList(t)
+	for i := range 3 {
+		b.insert(t, time.Date(2026, 11, 20, 12, i, 0, 0, time.UTC), nil)
+	}
+	page, err := ListCalls(context.Background(), b.tx, ListFilter{Limit: 3})
+	require.NoError(t, err)
+	require.Len(t, page.Calls, 3)
+	require.Nil(t, page.Next, "no empty page after an exactly full one")
+}
+
+func TestListCursorRejectsForeignStrings(t *testing.T) {
+	t.Parallel()
+	c := ListCursor{CreatedAt: time.Date(2026, 11, 20, 12, 0, 0, 123456000, time.UTC), ID: uuid.New()}
+	back, err := ParseListCursor(c.String())
+	require.NoError(t, err)
+	require.Equal(t, c, back, "microsecond precision survives")
+
+	otherVersion := base64.RawURLEncoding.EncodeToString(append([]byte{2}, make([]byte, 24)...))
+	for _, s := range []string{"", "abc", "!!!!", c.String()[:10], c.String() + "AA", otherVersion} {
+		_, err := ParseListCursor(s)
+		require.ErrorIs(t, err, ErrInvalidCursor, "%q", s)
+	}
+}
+
+func TestListItemDerivesStatusLikeTheDocument(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupList(t)
+	at := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name   string
+		mutate func(*call.Record)
+	}{
+		{"status given", func(r *call.Record) { r.Status = "completed" }},
+		{"catalogued reason", func(r *call.Record) { r.EndedReason = "voicemail" }},
+		{"unknown reason, customer spoke", func(r *call.Record) {
+			r.EndedReason = "weird-reason"
+			r.Transcript = []call.Turn{{Role: call.RoleAgent, Text: "Hello"}, {Role: call.RoleUser, Text: "Hi"}}
+		}},
+		{"unknown reason, customer silent", func(r *call.Record) {
+			r.EndedReason = "weird-reason"
+			r.Transcript = []call.Turn{{Role: call.RoleAgent, Text: "Hello"}, {Role: call.RoleUser, Text: "  "}}
+		}},
+	} {
+		id := b.insert(t, at, tc.mutate)
+		c, err := GetCall(ctx, b.tx, id.String())
+		require.NoError(t, err, tc.name)
+		doc, err := BuildDocument(ctx, b.tx, c, DocumentOptions{})
+		require.NoError(t, err, tc.name)
+		item, err := GetListItem(ctx, b.tx, id)
+		require.NoError(t, err, tc.name)
+		require.Equal(t, doc.Status, item.Status, tc.name)
+		require.Equal(t, doc.DisconnectedBy, item.DisconnectedBy, tc.name)
+		require.Equal(t, doc.EndedReasonLabel, item.EndedReasonLabel, tc.name)
+	}
+}
+
+// TestListQueriesUseTheirIndexes guards the coupling between the queries and
+// migration 004: with sequential and plain index scans disabled, the planner
+// can only answer from the index made for the filter, if the query still
+// matches it.
+func TestListQueriesUseTheirIndexes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupList(t)
+	var trgm bool
+	require.NoError(t, b.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm')`).Scan(&trgm))
+	_, err := b.tx.Exec(ctx, `SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off`)
+	require.NoError(t, err)
+	notDone := false
+	for _, tc := range []struct {
+		name  string
+		f     ListFilter
+		index string
+	}{
+		{"done=false", ListFilter{Done: &notDone}, "calls_not_done_created_at_idx"},
+		{"search", ListFilter{Search: "smith"}, "calls_search_trgm_idx"},
+		{"search by phone digits", ListFilter{Search: "555-0100"}, "calls_search_trgm_idx"},
+	} {
+		if tc.index == "calls_search_trgm_idx" && !trgm {
+			t.Logf("%s: pg_trgm is not installed on this server; the search index is optional", tc.name)
+			continue
+		}
+		sql, args, _, err := listQuery(tc.f)
+		require.NoError(t, err)
+		rows, err := b.tx.Query(ctx, "EXPLAIN "+sql, args...)
+		require.NoError(t, err)
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		plan := strings.Join(lines, "\n")
+		require.Contains(t, plan, tc.index, "%s:\n%s", tc.name, plan)
+		require.NotContains(t, plan, "Seq Scan", "%s:\n%s", tc.name, plan)
+	}
+}
