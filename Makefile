@@ -7,7 +7,7 @@ BIN       := bin/postcall
 DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postcall?sslmode=disable
 export DATABASE_URL
 
-.PHONY: help build run test fuzz bench vet fmt clean
+.PHONY: help build run test chaos fuzz bench vet fmt clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ run: build ## migrate, load the example agents and calls, run the worker (Ctrl-C
 
 test: ## run every test with the race detector (needs PostgreSQL; see TEST_DATABASE_URL)
 	$(GO) test -race -count=1 -timeout 8m ./...
+
+chaos: ## fault tests: kill -9, PostgreSQL restarts, model outage, leader changes (PostgreSQL, a few minutes)
+	$(GO) test -tags chaos -count=1 -timeout 30m ./chaos/...
 
 FUZZTIME ?= 15s
 fuzz: ## run each fuzz target for FUZZTIME (ingest parsing, LLM-output validation)

@@ -30,6 +30,7 @@ const (
 	DefaultPurgeSchedule           = "0 3 * * *"  // nightly at 03:00 UTC
 	DefaultRetentionSchedule       = "30 3 * * *" // nightly at 03:30 UTC
 	DefaultShutdownTimeout         = 30 * time.Second
+	DefaultDBMaxConns              = 32
 	DefaultIntegrationDisableAfter = 5 * 24 * time.Hour
 	// DefaultPurgeAfterDays keeps a call's personal data for 30 days: long
 	// enough for a monthly QC cycle, disputes and reanalysis, short enough to
@@ -42,6 +43,16 @@ const (
 	DefaultHardDeleteAfterDays = 30
 	DefaultRetentionBatchSize  = 500
 	DefaultRetentionPause      = 100 * time.Millisecond
+)
+
+// Rescue of jobs whose worker died.
+const (
+	// DefaultRescueAfter is how long a job whose worker died stays running
+	// before River retries it: above the longest run (10 minutes) with room
+	// to spare.
+	DefaultRescueAfter = 15 * time.Minute
+	// MinRescueAfter is the lowest POSTCALL_RESCUE_AFTER accepted.
+	MinRescueAfter = 5 * time.Second
 )
 
 // Config is postcall's whole configuration.
@@ -104,6 +115,19 @@ type Config struct {
 	// worker lets running jobs finish before cancelling them. Default 30s.
 	ShutdownTimeout time.Duration
 
+	// DBMaxConns is POSTCALL_DB_MAX_CONNS, the connection pool's size per
+	// process. Every running job holds a connection for its queries and
+	// transactions, so pgx's own default (4 on 2 cores) starves a worker
+	// running dozens of jobs. Default 32.
+	DBMaxConns int
+
+	// RescueAfter is POSTCALL_RESCUE_AFTER: how long a job whose worker
+	// died (kill -9, lost node) stays running before River's leader retries
+	// it. Every job's own timeout is held to two thirds of it, so that a job
+	// still working is never rescued and worked twice. Default 15m; at least
+	// 5s.
+	RescueAfter time.Duration
+
 	// LogFormat is POSTCALL_LOG_FORMAT, text or json. Default text.
 	LogFormat string
 	// LogLevel is POSTCALL_LOG_LEVEL: debug, info, warn or error. Default
@@ -163,7 +187,7 @@ var known = map[string]bool{
 	"POSTCALL_LLM_CONCURRENCY": true, "POSTCALL_DEMO_MODEL": true,
 	"POSTCALL_RECORDING_URL_TTL": true, "POSTCALL_HTTP_ADDR": true, "POSTCALL_API_TOKEN": true,
 	"POSTCALL_PURGE_SCHEDULE": true, "POSTCALL_RETENTION_SCHEDULE": true,
-	"POSTCALL_ALLOW_PRIVATE_TARGETS": true, "POSTCALL_SHUTDOWN_TIMEOUT": true,
+	"POSTCALL_ALLOW_PRIVATE_TARGETS": true, "POSTCALL_SHUTDOWN_TIMEOUT": true, "POSTCALL_DB_MAX_CONNS": true, "POSTCALL_RESCUE_AFTER": true,
 	"POSTCALL_LOG_FORMAT": true, "POSTCALL_LOG_LEVEL": true,
 	"POSTCALL_PUBLIC_URL": true, "POSTCALL_LINK_SECRET": true, "POSTCALL_INTEGRATION_DISABLE_AFTER": true,
 	"POSTCALL_PURGE_AFTER_DAYS": true, "POSTCALL_HARD_DELETE_AFTER_DAYS": true,
@@ -216,6 +240,8 @@ func Load(environ []string) (*Config, error) {
 		RetentionPause:          r.pause("POSTCALL_RETENTION_PAUSE", DefaultRetentionPause),
 		AllowPrivateTargets:     r.flag("POSTCALL_ALLOW_PRIVATE_TARGETS"),
 		ShutdownTimeout:         r.duration("POSTCALL_SHUTDOWN_TIMEOUT", DefaultShutdownTimeout),
+		DBMaxConns:              r.positiveInt("POSTCALL_DB_MAX_CONNS", DefaultDBMaxConns),
+		RescueAfter:             r.rescueAfter("POSTCALL_RESCUE_AFTER", DefaultRescueAfter),
 		PublicURL:               r.url("POSTCALL_PUBLIC_URL", ""),
 		LinkSecret:              r.str("POSTCALL_LINK_SECRET", ""),
 		IntegrationDisableAfter: r.duration("POSTCALL_INTEGRATION_DISABLE_AFTER", DefaultIntegrationDisableAfter),
@@ -335,6 +361,20 @@ func (r *reader) duration(name string, def time.Duration) time.Duration {
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
 		r.fail(name, "%q must be a positive duration such as 90s, 30m or 1h", v)
+		return def
+	}
+	return d
+}
+
+// rescueAfter reads a duration of at least MinRescueAfter.
+func (r *reader) rescueAfter(name string, def time.Duration) time.Duration {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < MinRescueAfter {
+		r.fail(name, "%q must be a duration of at least %s, such as 15m", v, MinRescueAfter)
 		return def
 	}
 	return d

@@ -19,6 +19,7 @@ func TestLoadDefaults(t *testing.T) {
 	require.Equal(t, time.Hour, cfg.S3.URLTTL)
 	require.Equal(t, "127.0.0.1:8080", cfg.HTTPAddr)
 	require.Equal(t, config.DefaultPurgeSchedule, cfg.PurgeSchedule)
+	require.Equal(t, 15*time.Minute, cfg.RescueAfter)
 }
 
 func TestLoadValues(t *testing.T) {
@@ -30,6 +31,7 @@ func TestLoadValues(t *testing.T) {
 		"POSTCALL_PURGE_SCHEDULE=CRON_TZ=Europe/Berlin 0 2 * * *",
 		"S3_FORCE_PATH_STYLE=true",
 		"POSTCALL_ALLOW_PRIVATE_TARGETS=1",
+		"POSTCALL_RESCUE_AFTER=2m",
 	})
 	require.NoError(t, err)
 	require.Equal(t, "http://127.0.0.1:11434/v1", cfg.LLM.BaseURL)
@@ -39,6 +41,7 @@ func TestLoadValues(t *testing.T) {
 	require.True(t, cfg.S3.URLTTLClamped)
 	require.True(t, cfg.S3.ForcePathStyle)
 	require.True(t, cfg.AllowPrivateTargets)
+	require.Equal(t, 2*time.Minute, cfg.RescueAfter)
 }
 
 func TestLoadNamesEveryBadVariable(t *testing.T) {
@@ -52,11 +55,13 @@ func TestLoadNamesEveryBadVariable(t *testing.T) {
 		"OPENAI_BASE_URL=api.openai.com",
 		"DATABASE_URL=mysql://x",
 		"POSTCALL_LOG_FORMAT=xml",
+		"POSTCALL_RESCUE_AFTER=1s",
 	})
 	require.Error(t, err)
 	for _, name := range []string{
 		"POSTCALL_LLM_RPM", "POSTCALL_RECORDING_URL_TTL", "POSTCALL_PURGE_SCHEDULE", "POSTCALL_HTTP_ADDR",
 		"POSTCALL_MODLE: unknown variable", "OPENAI_BASE_URL", "DATABASE_URL", "POSTCALL_LOG_FORMAT",
+		"POSTCALL_RESCUE_AFTER: \"1s\" must be a duration of at least 5s",
 	} {
 		require.Contains(t, err.Error(), name)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/postcall/postcall/config"
 	"github.com/postcall/postcall/pipeline"
 	"github.com/postcall/postcall/retention"
 )
@@ -39,6 +40,14 @@ type ClientConfig struct {
 	// SoftStopTimeout is how long a stopping worker lets running jobs
 	// finish before their contexts are cancelled. Default 30s.
 	SoftStopTimeout time.Duration
+	// RescueAfter is how long a job whose worker died (kill -9, lost node)
+	// stays running before the leader's rescuer makes it available again.
+	// River never rescues a job younger than its kind's timeout, so every
+	// job timeout is held to two thirds of RescueAfter (runs and retention
+	// jobs at most 10m, other jobs at most 1m): a job still working is
+	// cancelled by its own timeout before it could be rescued and worked a
+	// second time. Default config.DefaultRescueAfter (15m).
+	RescueAfter time.Duration
 	// Schema is the database schema of River's tables. Default "": the
 	// connection's search_path.
 	Schema string
@@ -68,9 +77,13 @@ func NewClient(cfg ClientConfig) (*river.Client[pgx.Tx], error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.RescueAfter <= 0 {
+		cfg.RescueAfter = config.DefaultRescueAfter
+	}
+	t := timeoutsFor(cfg.RescueAfter)
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &AnalysisWorker{DB: cfg.Pool, Pipeline: cfg.Pipeline})
-	river.AddWorker(workers, &QCWorker{DB: cfg.Pool, Pipeline: cfg.Pipeline})
+	river.AddWorker(workers, &AnalysisWorker{DB: cfg.Pool, Pipeline: cfg.Pipeline, RunTimeout: t.run})
+	river.AddWorker(workers, &QCWorker{DB: cfg.Pool, Pipeline: cfg.Pipeline, RunTimeout: t.run})
 	if cfg.Pipeline.Deliveries != nil {
 		river.AddWorker(workers, &DeliverWorker{DB: cfg.Pool, Deliveries: cfg.Pipeline.Deliveries})
 	}
@@ -86,17 +99,18 @@ func NewClient(cfg ClientConfig) (*river.Client[pgx.Tx], error) {
 		// week.
 		DiscardedJobRetentionPeriod: 7 * 24 * time.Hour,
 		// A job whose worker died (kill -9, lost node) is rescued after
-		// this; it must exceed the longest job timeout (runTimeout) so a
-		// slow but live run is never worked twice.
-		RescueStuckJobsAfter: runTimeout + 5*time.Minute,
-		// Default timeout for jobs that set none; runs set their own.
-		JobTimeout: time.Minute,
+		// this; it exceeds every job timeout (timeoutsFor) so a slow but
+		// live job is never worked twice.
+		RescueStuckJobsAfter: cfg.RescueAfter,
+		// Default timeout for jobs that set none; runs and retention jobs
+		// set their own.
+		JobTimeout: t.job,
 		// On SIGTERM running jobs get this long to finish before their
 		// contexts are cancelled; a cancelled run is retried later and
 		// pays again only for a request whose result was not yet stored.
 		SoftStopTimeout: cfg.SoftStopTimeout,
 	}
-	if err := addRetention(&cfg, workers, rc); err != nil {
+	if err := addRetention(&cfg, t, workers, rc); err != nil {
 		return nil, fmt.Errorf("jobs client: %w", err)
 	}
 	if cfg.FetchPollInterval > 0 {
@@ -122,4 +136,28 @@ func NewClient(cfg ClientConfig) (*river.Client[pgx.Tx], error) {
 	}
 	wireRetention(&cfg, client)
 	return client, nil
+}
+
+// timeouts are the job timeouts of one client.
+type timeouts struct {
+	// run bounds an analysis or QC run; retention a purge or hard-delete
+	// job, which stops at a batch boundary after retentionBudget; job every
+	// other job.
+	run, retention, retentionBudget, job time.Duration
+}
+
+// timeoutsFor holds every job timeout to two thirds of rescueAfter: River
+// rescues a job whose attempt is older than both RescueStuckJobsAfter and
+// the job's own timeout, so a job that might still be working must have
+// been cancelled by its timeout well before. With the default 15m nothing
+// is shortened.
+func timeoutsFor(rescueAfter time.Duration) timeouts {
+	limit := rescueAfter * 2 / 3
+	t := timeouts{
+		run:       min(runTimeout, limit),
+		retention: min(retentionJobTimeout, limit),
+		job:       min(time.Minute, limit),
+	}
+	t.retentionBudget = min(retentionBudget, t.retention*4/5)
+	return t
 }

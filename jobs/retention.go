@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,8 +18,9 @@ import (
 )
 
 // retentionJobTimeout bounds one purge or hard-delete job. It stays below
-// the client's RescueStuckJobsAfter, so a long run is never rescued (and
-// worked twice) while it is still going.
+// the client's RescueStuckJobsAfter (timeoutsFor shortens it with a short
+// RescueAfter), so a long run is never rescued (and worked twice) while it
+// is still going.
 const retentionJobTimeout = 10 * time.Minute
 
 // retentionBudget is how long one purge or hard-delete job works before it
@@ -81,13 +83,18 @@ func (DeleteRecordingsArgs) InsertOpts() river.InsertOpts {
 type PurgeWorker struct {
 	river.WorkerDefaults[PurgeArgs]
 	Retention *retention.Service
+	// JobTimeout and Budget default to retentionJobTimeout and
+	// retentionBudget.
+	JobTimeout, Budget time.Duration
 }
 
-func (w *PurgeWorker) Timeout(*river.Job[PurgeArgs]) time.Duration { return retentionJobTimeout }
+func (w *PurgeWorker) Timeout(*river.Job[PurgeArgs]) time.Duration {
+	return cmp.Or(w.JobTimeout, retentionJobTimeout)
+}
 
 func (w *PurgeWorker) Work(ctx context.Context, job *river.Job[PurgeArgs]) error {
 	return continueIfPartial(w.Retention.Purge(ctx, retention.RunOptions{
-		Trigger: retention.TriggerSchedule, Budget: retentionBudget,
+		Trigger: retention.TriggerSchedule, Budget: cmp.Or(w.Budget, retentionBudget),
 	}))
 }
 
@@ -95,15 +102,18 @@ func (w *PurgeWorker) Work(ctx context.Context, job *river.Job[PurgeArgs]) error
 type HardDeleteWorker struct {
 	river.WorkerDefaults[HardDeleteArgs]
 	Retention *retention.Service
+	// JobTimeout and Budget default to retentionJobTimeout and
+	// retentionBudget.
+	JobTimeout, Budget time.Duration
 }
 
 func (w *HardDeleteWorker) Timeout(*river.Job[HardDeleteArgs]) time.Duration {
-	return retentionJobTimeout
+	return cmp.Or(w.JobTimeout, retentionJobTimeout)
 }
 
 func (w *HardDeleteWorker) Work(ctx context.Context, job *river.Job[HardDeleteArgs]) error {
 	return continueIfPartial(w.Retention.HardDelete(ctx, retention.RunOptions{
-		Trigger: retention.TriggerSchedule, Budget: retentionBudget,
+		Trigger: retention.TriggerSchedule, Budget: cmp.Or(w.Budget, retentionBudget),
 	}))
 }
 
@@ -153,12 +163,12 @@ func (w *DeleteRecordingsWorker) NextRetry(job *river.Job[DeleteRecordingsArgs])
 // Retention service (an insert-only client must know the deletion job's
 // kind), and the periodic purge and hard delete on working clients.
 // River's leader election makes only the elected leader enqueue them.
-func addRetention(cfg *ClientConfig, workers *river.Workers, rc *river.Config) error {
+func addRetention(cfg *ClientConfig, t timeouts, workers *river.Workers, rc *river.Config) error {
 	if cfg.Retention == nil {
 		return nil
 	}
-	river.AddWorker(workers, &PurgeWorker{Retention: cfg.Retention})
-	river.AddWorker(workers, &HardDeleteWorker{Retention: cfg.Retention})
+	river.AddWorker(workers, &PurgeWorker{Retention: cfg.Retention, JobTimeout: t.retention, Budget: t.retentionBudget})
+	river.AddWorker(workers, &HardDeleteWorker{Retention: cfg.Retention, JobTimeout: t.retention, Budget: t.retentionBudget})
 	river.AddWorker(workers, &DeleteRecordingsWorker{Retention: cfg.Retention, Logger: cfg.Logger})
 	if !cfg.Work {
 		return nil

@@ -4,6 +4,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -36,7 +37,7 @@ const (
 )
 
 // runTimeout bounds one run: the LLM client's own retries with backoff fit
-// in it.
+// in it. A client with a short RescueAfter shortens it (timeoutsFor).
 const runTimeout = 10 * time.Minute
 
 // noModelSnooze is how often a run waiting for an LLM endpoint looks again.
@@ -75,9 +76,13 @@ type AnalysisWorker struct {
 	river.WorkerDefaults[AnalysisArgs]
 	DB       pipeline.DB
 	Pipeline *pipeline.Service
+	// RunTimeout bounds one run. Default runTimeout (10m).
+	RunTimeout time.Duration
 }
 
-func (w *AnalysisWorker) Timeout(*river.Job[AnalysisArgs]) time.Duration { return runTimeout }
+func (w *AnalysisWorker) Timeout(*river.Job[AnalysisArgs]) time.Duration {
+	return cmp.Or(w.RunTimeout, runTimeout)
+}
 
 func (w *AnalysisWorker) Work(ctx context.Context, job *river.Job[AnalysisArgs]) error {
 	return executeRun(ctx, w.DB, w.Pipeline, job.Args.RunID, job)
@@ -88,9 +93,13 @@ type QCWorker struct {
 	river.WorkerDefaults[QCArgs]
 	DB       pipeline.DB
 	Pipeline *pipeline.Service
+	// RunTimeout bounds one run. Default runTimeout (10m).
+	RunTimeout time.Duration
 }
 
-func (w *QCWorker) Timeout(*river.Job[QCArgs]) time.Duration { return runTimeout }
+func (w *QCWorker) Timeout(*river.Job[QCArgs]) time.Duration {
+	return cmp.Or(w.RunTimeout, runTimeout)
+}
 
 func (w *QCWorker) Work(ctx context.Context, job *river.Job[QCArgs]) error {
 	return executeRun(ctx, w.DB, w.Pipeline, job.Args.RunID, job)

@@ -60,7 +60,12 @@ func openApp(ctx context.Context, e *env, opts appOptions) (*app, error) {
 		return nil, err
 	}
 	a := &app{cfg: cfg, log: newLogger(e.stderr, cfg)}
-	a.pool, err = pgxpool.New(ctx, cfg.DatabaseURL)
+	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	poolCfg.MaxConns = int32(cfg.DBMaxConns)
+	a.pool, err = pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", migrations.RedactURL(cfg.DatabaseURL), err)
 	}
@@ -116,6 +121,7 @@ func openApp(ctx context.Context, e *env, opts appOptions) (*app, error) {
 		Work:              opts.work,
 		RunConcurrency:    cfg.LLM.Concurrency,
 		SoftStopTimeout:   cfg.ShutdownTimeout,
+		RescueAfter:       cfg.RescueAfter,
 		Logger:            riverLogger(e.stderr, cfg),
 	})
 	if err != nil {

@@ -35,8 +35,10 @@ func setup(t *testing.T) *testBundle {
 		sep = "&"
 	}
 	b := &testBundle{
-		pool:    pool,
-		environ: []string{"DATABASE_URL=" + dbtest.URL() + sep + "search_path=" + schema, "POSTCALL_LOG_LEVEL=warn"},
+		pool: pool,
+		// A small pool per command: many tests run workers side by side
+		// against one PostgreSQL.
+		environ: []string{"DATABASE_URL=" + dbtest.URL() + sep + "search_path=" + schema, "POSTCALL_LOG_LEVEL=warn", "POSTCALL_DB_MAX_CONNS=6"},
 		dir:     t.TempDir(),
 	}
 	return b
@@ -237,7 +239,7 @@ func TestWorkerRefusesSchemaBehind(t *testing.T) {
 	if strings.Contains(dbtest.URL(), "?") {
 		sep = "&"
 	}
-	b := &testBundle{environ: []string{"DATABASE_URL=" + dbtest.URL() + sep + "search_path=" + schema}}
+	b := &testBundle{environ: []string{"DATABASE_URL=" + dbtest.URL() + sep + "search_path=" + schema, "POSTCALL_DB_MAX_CONNS=6"}}
 
 	res := b.run(t, ctx, "", []string{"POSTCALL_HTTP_ADDR=127.0.0.1:0"}, "worker")
 	require.Equal(t, 1, res.code)

@@ -47,6 +47,7 @@ func setupRetentionCLI(t *testing.T) *retentionCLI {
 			"DATABASE_URL=" + dbtest.URL() + sep + "search_path=" + schema, "POSTCALL_LOG_LEVEL=warn",
 			"S3_BUCKET=recordings", "S3_ENDPOINT=" + srv.URL, "S3_FORCE_PATH_STYLE=1", "S3_REGION=us-east-1",
 			"AWS_ACCESS_KEY_ID=AKIDCLI", "AWS_SECRET_ACCESS_KEY=cli-secret-key", "POSTCALL_RETENTION_PAUSE=0s",
+			"POSTCALL_DB_MAX_CONNS=6",
 		},
 		dir: t.TempDir(),
 		mem: mem,

@@ -95,7 +95,7 @@ func Schema(tb testing.TB) (*pgxpool.Pool, string) {
 		tb.Fatalf("parse test database URL: %v", err)
 	}
 	cfg.ConnConfig.RuntimeParams["search_path"] = schema
-	cfg.MaxConns = 20
+	cfg.MaxConns = 8
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		tb.Fatalf("connect test schema: %v", err)
