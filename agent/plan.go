@@ -149,25 +149,53 @@ func (i Integration) MarshalJSON() ([]byte, error) {
 	return json.Marshal(m)
 }
 
-// UnmarshalJSON keeps every key other than name and type in Settings.
+// UnmarshalJSON keeps every key other than name and type in Settings. A
+// name or type that is present but not a string is an error naming the key
+// (absent or null is left to Validate, which reports it as required).
 func (i *Integration) UnmarshalJSON(data []byte) error {
 	var m map[string]any
 	if err := json.Unmarshal(data, &m); err != nil {
 		return err
 	}
-	name, _ := m["name"].(string)
-	typ, _ := m["type"].(string)
+	var name, typ string
+	for _, k := range []struct {
+		key string
+		dst *string
+	}{{"name", &name}, {"type", &typ}} {
+		v, ok := m[k.key]
+		if !ok || v == nil {
+			continue
+		}
+		str, isStr := v.(string)
+		if !isStr {
+			return fmt.Errorf("integrations.%s: %s must be a string", k.key, jsonText(v))
+		}
+		*k.dst = str
+	}
 	delete(m, "name")
 	delete(m, "type")
 	*i = Integration{Name: name, Type: typ, Settings: m}
 	return nil
 }
 
+// jsonText renders a decoded JSON value for an error message.
+func jsonText(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprintf("%v", v)
+	}
+	return string(b)
+}
+
 // ParsePlans reads one plan or a list of plans from YAML or JSON (JSON is
-// YAML). Unknown keys are errors so that a typo never silently disables a
-// setting. Every plan is validated.
+// YAML). Unknown keys, keys given twice and further YAML documents (---) are
+// errors so that a typo never silently disables a setting or an agent. Every
+// plan is validated.
 func ParsePlans(data []byte) ([]Plan, error) {
-	js, err := yaml.YAMLToJSON(data)
+	if yamlDocuments(data) > 1 {
+		return nil, errors.New("parse agents file: more than one YAML document (---): list the agents instead (- id: ...)")
+	}
+	js, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
 		return nil, fmt.Errorf("parse agents file: %w", err)
 	}
@@ -179,6 +207,9 @@ func ParsePlans(data []byte) ([]Plan, error) {
 	if js[0] == '[' {
 		if err := json.Unmarshal(js, &raws); err != nil {
 			return nil, fmt.Errorf("parse agents file: %w", err)
+		}
+		if len(raws) == 0 {
+			return nil, errors.New("parse agents file: no agent in file (empty list)")
 		}
 	} else {
 		raws = []json.RawMessage{js}
@@ -206,6 +237,32 @@ func ParsePlans(data []byte) ([]Plan, error) {
 		plans = append(plans, p)
 	}
 	return plans, nil
+}
+
+// yamlDocuments counts the YAML documents in data that hold anything but
+// comments. A document marker is "---" at the start of a line followed by
+// nothing, a space or a tab; at column 0 it cannot be part of a scalar.
+func yamlDocuments(data []byte) int {
+	docs, content := 0, false
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimRight(line, "\r")
+		if rest, ok := strings.CutPrefix(line, "---"); ok && (rest == "" || rest[0] == ' ' || rest[0] == '\t') {
+			if content {
+				docs++
+			}
+			content = false
+			line = rest
+		}
+		// Comments, directives (%YAML) and the end marker (...) are not
+		// content.
+		if t := strings.TrimSpace(line); t != "" && t[0] != '#' && t[0] != '%' && t != "..." {
+			content = true
+		}
+	}
+	if content {
+		docs++
+	}
+	return docs
 }
 
 func (p *Plan) applyDefaults() {

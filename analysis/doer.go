@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -85,23 +86,45 @@ func (d bodyRewriter) Do(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// rewrite adds the exchange's fields to a JSON request body. The keys come
-// out sorted, which keeps the body deterministic.
+// rewrite adds the exchange's fields to a JSON request body by splicing
+// them in after its opening brace, which leaves go-openai's encoding as it
+// is (deterministic, in its struct's field order) instead of decoding and
+// re-encoding a body that is mostly transcript. None of the added keys can
+// already be there: go-openai has no cache fields and omits a zero
+// temperature, the only one added.
 func (ex *exchange) rewrite(body []byte) ([]byte, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(body, &fields); err != nil {
-		return nil, fmt.Errorf("rewrite request body: %w", err)
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return nil, errors.New("rewrite request body: not a JSON object")
+	}
+	rest := bytes.TrimLeft(trimmed[1:], " \t\r\n")
+	var added bytes.Buffer
+	add := func(key string, value []byte) {
+		added.WriteByte('"')
+		added.WriteString(key)
+		added.WriteString(`":`)
+		added.Write(value)
+		added.WriteByte(',')
 	}
 	if ex.temperatureZero {
-		fields["temperature"] = json.RawMessage("0")
+		add("temperature", []byte("0"))
 	}
 	if ex.cacheKey != "" {
-		fields["prompt_cache_key"] = mustMarshal(ex.cacheKey)
+		add("prompt_cache_key", mustMarshal(ex.cacheKey))
 	}
 	if ex.cacheRetention != "" {
-		fields["prompt_cache_retention"] = mustMarshal(ex.cacheRetention)
+		add("prompt_cache_retention", mustMarshal(ex.cacheRetention))
 	}
-	return json.Marshal(fields)
+	if added.Len() == 0 {
+		return body, nil
+	}
+	if len(rest) > 0 && rest[0] == '}' {
+		added.Truncate(added.Len() - 1) // an empty object: no comma before its end
+	}
+	out := make([]byte, 0, 1+added.Len()+len(rest))
+	out = append(out, '{')
+	out = append(out, added.Bytes()...)
+	return append(out, rest...), nil
 }
 
 func mustMarshal(s string) json.RawMessage {

@@ -36,6 +36,9 @@ func newLimits(rpm, tpm, concurrency int, now func() time.Time, sleep func(conte
 	return l
 }
 
+// concurrency is the cap on requests in flight; 0 when there is none.
+func (l *limits) concurrency() int { return cap(l.slots) }
+
 // acquire waits for a concurrency slot, one request and the given tokens.
 // It returns the release function and the time spent waiting. A request
 // charging more tokens than the bucket holds is charged the whole bucket.

@@ -174,13 +174,27 @@ func NewOpenAI(cfg OpenAIConfig) (*OpenAI, error) {
 
 	httpClient := cfg.HTTPClient
 	if httpClient == nil {
-		httpClient = &http.Client{Timeout: DefaultHTTPTimeout}
+		httpClient = newHTTPClient(o.limits.concurrency())
 	}
 	oc := openai.DefaultConfig(cfg.APIKey)
 	oc.BaseURL = orDefault(strings.TrimRight(cfg.BaseURL, "/"), DefaultBaseURL)
 	oc.HTTPClient = bodyRewriter{next: httpClient}
 	o.client = openai.NewClientWithConfig(oc)
 	return o, nil
+}
+
+// newHTTPClient is the default HTTP client: every request goes to one host,
+// so it keeps as many idle connections to it as requests may be in flight
+// (net/http keeps 2 per host by default, and each further request would pay
+// for a new TCP and TLS handshake). inFlight 0 means no cap.
+func newHTTPClient(inFlight int) *http.Client {
+	if inFlight <= 0 {
+		inFlight = 100
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = inFlight
+	tr.MaxIdleConnsPerHost = inFlight
+	return &http.Client{Timeout: DefaultHTTPTimeout, Transport: tr}
 }
 
 // orDefault returns v, or def when v is the zero value.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/postcall/postcall/config"
 
 	"github.com/postcall/postcall/migrations"
 )
@@ -21,8 +24,8 @@ type database struct {
 	// admin is a small pool on the database's default search_path; it
 	// creates and drops schemas.
 	admin *pgxpool.Pool
-	// maxConns is the pool size of a schema's pool; 0 keeps pgxpool's
-	// default (the worker's: pool_max_conns in the URL, else max(4, CPUs)).
+	// maxConns is the pool size of a schema's pool; 0 means the worker's
+	// default, config.DefaultDBMaxConns (POSTCALL_DB_MAX_CONNS).
 	maxConns int32
 	// keep leaves the schemas in place for inspection.
 	keep bool
@@ -120,9 +123,7 @@ func poolConfig(url, schemaName string, maxConns int32) (*pgxpool.Config, error)
 		return nil, fmt.Errorf("benchmark database URL: %w", err)
 	}
 	cfg.ConnConfig.RuntimeParams["search_path"] = schemaName
-	if maxConns > 0 {
-		cfg.MaxConns = maxConns
-	}
+	cfg.MaxConns = cmp.Or(maxConns, config.DefaultDBMaxConns)
 	return cfg, nil
 }
 

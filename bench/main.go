@@ -154,7 +154,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.run, "run", "all", "comma-separated scenarios to run: pipeline, model, cache, purge")
 	fs.StringVar(&o.results, "results", "bench/RESULTS.md", "results file to write; empty: none. Without this flag, only a run of every scenario writes it")
 	fs.IntVar(&o.ingesters, "ingesters", 4, "goroutines ingesting calls (inserting no-op jobs) concurrently")
-	fs.IntVar(&o.poolMaxConns, "pool-max-conns", 0, "connections per pool; 0: pgxpool's default as the worker has it (max(4, CPUs), or pool_max_conns in the URL)")
+	fs.IntVar(&o.poolMaxConns, "pool-max-conns", 0, "connections per pool; 0: the worker's default (POSTCALL_DB_MAX_CONNS, 32)")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "longest a scenario may take")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the pipeline measurement to this file")
 	fs.BoolVar(&o.sqlProfile, "sqlprofile", false, "print the statements of the no-op and pipeline measurements by client-side time")

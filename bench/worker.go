@@ -40,7 +40,9 @@ type workerConfig struct {
 	// ModelURL and ModelKey address the fake model.
 	ModelURL, ModelKey string
 	// Concurrency is the LLM client's concurrency cap and River's analysis
-	// and QC concurrency, as POSTCALL_LLM_CONCURRENCY sets both.
+	// and QC concurrency, as POSTCALL_LLM_CONCURRENCY sets both, and the
+	// delivery concurrency (POSTCALL_DELIVERY_CONCURRENCY), so that the
+	// deliveries queue keeps up with the runs.
 	Concurrency int
 	Logger      *slog.Logger
 }
@@ -78,7 +80,8 @@ func startWorker(ctx context.Context, cfg workerConfig) (*worker, error) {
 		return nil, err
 	}
 	client, err := jobs.NewClient(jobs.ClientConfig{
-		Pool: cfg.Pool, Pipeline: p, Work: true, RunConcurrency: cfg.Concurrency, Schema: cfg.Schema,
+		Pool: cfg.Pool, Pipeline: p, Work: true, RunConcurrency: cfg.Concurrency, DeliveryConcurrency: cfg.Concurrency,
+		Schema:          cfg.Schema,
 		SoftStopTimeout: 5 * time.Second, Logger: cfg.Logger,
 	})
 	if err != nil {
@@ -127,7 +130,7 @@ func runWorkerCommand(ctx context.Context, args []string, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	url := fs.String("db", "", "database URL")
 	schemaName := fs.String("schema", "", "schema")
-	maxConns := fs.Int("pool-max-conns", 0, "pool size; 0: pgxpool's default")
+	maxConns := fs.Int("pool-max-conns", 0, "pool size; 0: the worker's default")
 	modelURL := fs.String("model-url", "", "LLM base URL")
 	modelKey := fs.String("model-key", "", "LLM API key")
 	concurrency := fs.Int("concurrency", 16, "LLM and run concurrency")

@@ -31,6 +31,7 @@ const (
 	DefaultRetentionSchedule       = "30 3 * * *" // nightly at 03:30 UTC
 	DefaultShutdownTimeout         = 30 * time.Second
 	DefaultDBMaxConns              = 32
+	DefaultDeliveryConcurrency     = 32
 	DefaultIntegrationDisableAfter = 5 * 24 * time.Hour
 	// DefaultPurgeAfterDays keeps a call's personal data for 30 days: long
 	// enough for a monthly QC cycle, disputes and reanalysis, short enough to
@@ -121,6 +122,12 @@ type Config struct {
 	// running dozens of jobs. Default 32.
 	DBMaxConns int
 
+	// DeliveryConcurrency is POSTCALL_DELIVERY_CONCURRENCY: how many CRM
+	// deliveries one worker process sends at once. A delivery mostly waits
+	// on the receiver (up to its 15 s timeout), so this is set by how many
+	// slow receivers should not hold up the rest, not by CPUs. Default 32.
+	DeliveryConcurrency int
+
 	// RescueAfter is POSTCALL_RESCUE_AFTER: how long a job whose worker
 	// died (kill -9, lost node) stays running before River's leader retries
 	// it. Every job's own timeout is held to two thirds of it, so that a job
@@ -188,7 +195,7 @@ var known = map[string]bool{
 	"POSTCALL_RECORDING_URL_TTL": true, "POSTCALL_HTTP_ADDR": true, "POSTCALL_API_TOKEN": true,
 	"POSTCALL_PURGE_SCHEDULE": true, "POSTCALL_RETENTION_SCHEDULE": true,
 	"POSTCALL_ALLOW_PRIVATE_TARGETS": true, "POSTCALL_SHUTDOWN_TIMEOUT": true, "POSTCALL_DB_MAX_CONNS": true, "POSTCALL_RESCUE_AFTER": true,
-	"POSTCALL_LOG_FORMAT": true, "POSTCALL_LOG_LEVEL": true,
+	"POSTCALL_DELIVERY_CONCURRENCY": true, "POSTCALL_LOG_FORMAT": true, "POSTCALL_LOG_LEVEL": true,
 	"POSTCALL_PUBLIC_URL": true, "POSTCALL_LINK_SECRET": true, "POSTCALL_INTEGRATION_DISABLE_AFTER": true,
 	"POSTCALL_PURGE_AFTER_DAYS": true, "POSTCALL_HARD_DELETE_AFTER_DAYS": true,
 	"POSTCALL_RETENTION_BATCH_SIZE": true, "POSTCALL_RETENTION_PAUSE": true,
@@ -241,6 +248,7 @@ func Load(environ []string) (*Config, error) {
 		AllowPrivateTargets:     r.flag("POSTCALL_ALLOW_PRIVATE_TARGETS"),
 		ShutdownTimeout:         r.duration("POSTCALL_SHUTDOWN_TIMEOUT", DefaultShutdownTimeout),
 		DBMaxConns:              r.positiveInt("POSTCALL_DB_MAX_CONNS", DefaultDBMaxConns),
+		DeliveryConcurrency:     r.positiveInt("POSTCALL_DELIVERY_CONCURRENCY", DefaultDeliveryConcurrency),
 		RescueAfter:             r.rescueAfter("POSTCALL_RESCUE_AFTER", DefaultRescueAfter),
 		PublicURL:               r.url("POSTCALL_PUBLIC_URL", ""),
 		LinkSecret:              r.str("POSTCALL_LINK_SECRET", ""),

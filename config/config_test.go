@@ -20,6 +20,7 @@ func TestLoadDefaults(t *testing.T) {
 	require.Equal(t, "127.0.0.1:8080", cfg.HTTPAddr)
 	require.Equal(t, config.DefaultPurgeSchedule, cfg.PurgeSchedule)
 	require.Equal(t, 15*time.Minute, cfg.RescueAfter)
+	require.Equal(t, 32, cfg.DeliveryConcurrency)
 }
 
 func TestLoadValues(t *testing.T) {
@@ -32,6 +33,7 @@ func TestLoadValues(t *testing.T) {
 		"S3_FORCE_PATH_STYLE=true",
 		"POSTCALL_ALLOW_PRIVATE_TARGETS=1",
 		"POSTCALL_RESCUE_AFTER=2m",
+		"POSTCALL_DELIVERY_CONCURRENCY=100",
 	})
 	require.NoError(t, err)
 	require.Equal(t, "http://127.0.0.1:11434/v1", cfg.LLM.BaseURL)
@@ -42,6 +44,7 @@ func TestLoadValues(t *testing.T) {
 	require.True(t, cfg.S3.ForcePathStyle)
 	require.True(t, cfg.AllowPrivateTargets)
 	require.Equal(t, 2*time.Minute, cfg.RescueAfter)
+	require.Equal(t, 100, cfg.DeliveryConcurrency)
 }
 
 func TestLoadNamesEveryBadVariable(t *testing.T) {
@@ -56,12 +59,13 @@ func TestLoadNamesEveryBadVariable(t *testing.T) {
 		"DATABASE_URL=mysql://x",
 		"POSTCALL_LOG_FORMAT=xml",
 		"POSTCALL_RESCUE_AFTER=1s",
+		"POSTCALL_DELIVERY_CONCURRENCY=0",
 	})
 	require.Error(t, err)
 	for _, name := range []string{
 		"POSTCALL_LLM_RPM", "POSTCALL_RECORDING_URL_TTL", "POSTCALL_PURGE_SCHEDULE", "POSTCALL_HTTP_ADDR",
 		"POSTCALL_MODLE: unknown variable", "OPENAI_BASE_URL", "DATABASE_URL", "POSTCALL_LOG_FORMAT",
-		"POSTCALL_RESCUE_AFTER: \"1s\" must be a duration of at least 5s",
+		"POSTCALL_RESCUE_AFTER: \"1s\" must be a duration of at least 5s", "POSTCALL_DELIVERY_CONCURRENCY",
 	} {
 		require.Contains(t, err.Error(), name)
 	}

@@ -37,6 +37,9 @@ type ClientConfig struct {
 	// in this process. The LLM client's own concurrency cap is what limits
 	// requests; this only keeps enough jobs in flight to use it. Default 16.
 	RunConcurrency int
+	// DeliveryConcurrency is how many CRM deliveries run at once in this
+	// process. Default config.DefaultDeliveryConcurrency (32).
+	DeliveryConcurrency int
 	// SoftStopTimeout is how long a stopping worker lets running jobs
 	// finish before their contexts are cancelled. Default 30s.
 	SoftStopTimeout time.Duration
@@ -70,6 +73,9 @@ func NewClient(cfg ClientConfig) (*river.Client[pgx.Tx], error) {
 	}
 	if cfg.RunConcurrency <= 0 {
 		cfg.RunConcurrency = 16
+	}
+	if cfg.DeliveryConcurrency <= 0 {
+		cfg.DeliveryConcurrency = config.DefaultDeliveryConcurrency
 	}
 	if cfg.SoftStopTimeout <= 0 {
 		cfg.SoftStopTimeout = 30 * time.Second
@@ -122,7 +128,7 @@ func NewClient(cfg ClientConfig) (*river.Client[pgx.Tx], error) {
 			QueueDefault:    {MaxWorkers: 10},
 			QueueAnalysis:   {MaxWorkers: cfg.RunConcurrency},
 			QueueQC:         {MaxWorkers: cfg.RunConcurrency},
-			QueueDeliveries: {MaxWorkers: 20},
+			QueueDeliveries: {MaxWorkers: cfg.DeliveryConcurrency},
 		}
 	}
 	client, err := river.NewClient(riverpgxv5.New(cfg.Pool), rc)

@@ -44,14 +44,15 @@ var ErrUnknownAgent = errors.New("no such agent (apply its plan with `postcall a
 func (e *Enqueuer) Ingest(ctx context.Context, rec *call.Record) (*IngestResult, error) {
 	var res IngestResult
 	err := pgx.BeginFunc(ctx, e.Pool, func(tx pgx.Tx) error {
-		plan, version, err := store.CurrentPlan(ctx, tx, rec.AgentID)
+		plan, version, err := e.Pipeline.CurrentPlan(ctx, tx, rec.AgentID)
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("agent_id %q: %w", rec.AgentID, ErrUnknownAgent)
 		}
 		if err != nil {
 			return err
 		}
-		id, inserted, err := store.InsertCall(ctx, tx, store.NewCall{Record: rec, PhoneKey: call.NormalizePhone(rec.PhoneNumber)})
+		phoneKey := call.NormalizePhone(rec.PhoneNumber)
+		id, inserted, err := store.InsertCall(ctx, tx, store.NewCall{Record: rec, PhoneKey: phoneKey})
 		if err != nil {
 			return err
 		}
@@ -60,10 +61,9 @@ func (e *Enqueuer) Ingest(ctx context.Context, rec *call.Record) (*IngestResult,
 			res.Duplicate = true
 			return nil
 		}
-		c, err := store.LockCall(ctx, tx, id)
-		if err != nil {
-			return err
-		}
+		// The row is new in tx, so no one else sees it to lock it; what
+		// Start needs of it is what was just stored.
+		c := &store.Call{ID: id, Record: *rec, PhoneKey: phoneKey, State: store.StateProcessing}
 		started, err := e.Pipeline.Start(ctx, tx, c, plan, version, store.TriggerIngest, pipeline.AllKinds)
 		if err != nil {
 			return err
@@ -138,7 +138,7 @@ func (e *Enqueuer) reanalyze(ctx context.Context, tx pgx.Tx, id uuid.UUID, kinds
 	case c.DeletedAt != nil:
 		return nil, fmt.Errorf("call %s is deleted (restore it first): %w", c.Record.CallID, ErrNotReanalyzable)
 	}
-	plan, version, err := store.CurrentPlan(ctx, tx, c.Record.AgentID)
+	plan, version, err := e.Pipeline.CurrentPlan(ctx, tx, c.Record.AgentID)
 	if err != nil {
 		return nil, err
 	}

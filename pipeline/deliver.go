@@ -39,6 +39,9 @@ type Deliveries struct {
 	Observer func(DeliveryObservation)
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+
+	// plans caches the plan versions of the calls delivered.
+	plans store.PlanCache
 }
 
 // DeliveryObservation describes one recorded delivery attempt to an
@@ -116,11 +119,11 @@ func (d *Deliveries) Attempt(ctx context.Context, db DB, deliveryID string, comp
 			Error: "integration disabled: " + deref(health.DisabledReason),
 		}, complete)
 	}
-	c, err := store.GetCall(ctx, db, del.CallID.String())
+	c, err := store.GetCallHead(ctx, db, del.CallID.String())
 	if err != nil {
 		return err
 	}
-	plan, _, err := store.CurrentPlan(ctx, db, c.Record.AgentID)
+	plan, _, err := d.plans.Current(ctx, db, c.Record.AgentID)
 	if err != nil {
 		return err
 	}

@@ -60,6 +60,21 @@ type Service struct {
 	EnqueueDeliveries func(ctx context.Context, tx pgx.Tx, deliveryIDs []string) error
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+
+	// plans caches the plan versions the jobs of this process need.
+	plans store.PlanCache
+}
+
+// PlanVersion returns one stored version of the agent's plan, from memory
+// when this process has read it before.
+func (p *Service) PlanVersion(ctx context.Context, db store.DBTX, agentID string, version int) (*agent.Plan, error) {
+	return p.plans.Version(ctx, db, agentID, version)
+}
+
+// CurrentPlan returns the agent's current plan and its version; only the
+// version number is read from the database when the plan is in memory.
+func (p *Service) CurrentPlan(ctx context.Context, db store.DBTX, agentID string) (*agent.Plan, int, error) {
+	return p.plans.Current(ctx, db, agentID)
 }
 
 // Started says what Start did for a call.
@@ -97,32 +112,23 @@ func (p *Service) Start(ctx context.Context, tx pgx.Tx, c *store.Call, plan *age
 		return &Started{Auto: &auto}, nil
 	}
 	var started Started
-	var analysisRun, qcRun *int64
-	if kinds.Analysis && plan.Analysis != nil {
-		id, err := store.CreateRun(ctx, tx, c.ID, store.KindAnalysis, plan.ID, version, trigger)
-		if err != nil {
-			return nil, err
-		}
-		analysisRun = &id
-		started.Runs = append(started.Runs, RunRef{id, store.KindAnalysis})
-	}
-	if kinds.QC && plan.QC != nil {
-		id, err := store.CreateRun(ctx, tx, c.ID, store.KindQC, plan.ID, version, trigger)
-		if err != nil {
-			return nil, err
-		}
-		qcRun = &id
-		started.Runs = append(started.Runs, RunRef{id, store.KindQC})
-	}
-	if len(started.Runs) == 0 {
+	wantAnalysis, wantQC := kinds.Analysis && plan.Analysis != nil, kinds.QC && plan.QC != nil
+	if !wantAnalysis && !wantQC {
 		if trigger == store.TriggerReanalyze {
 			return &started, nil
 		}
 		// A plan without analysis or QC: nothing to wait for.
 		return &started, p.finish(ctx, tx, c, plan, store.Outcome{State: store.StateDone}, &version)
 	}
-	if err := store.StartProcessing(ctx, tx, c.ID, version, analysisRun, qcRun); err != nil {
+	analysisRun, qcRun, err := store.StartRuns(ctx, tx, c.ID, plan.ID, version, trigger, wantAnalysis, wantQC)
+	if err != nil {
 		return nil, err
+	}
+	if analysisRun != nil {
+		started.Runs = append(started.Runs, RunRef{*analysisRun, store.KindAnalysis})
+	}
+	if qcRun != nil {
+		started.Runs = append(started.Runs, RunRef{*qcRun, store.KindQC})
 	}
 	return &started, nil
 }
@@ -149,7 +155,7 @@ func (p *Service) Execute(ctx context.Context, db DB, runID int64, complete func
 			Status: store.RunFailed, Error: retention.PurgedBeforeRun,
 		}, complete)
 	}
-	plan, err := store.PlanVersion(ctx, db, run.AgentID, run.PlanVersion)
+	plan, err := p.PlanVersion(ctx, db, run.AgentID, run.PlanVersion)
 	if err != nil {
 		return err
 	}
@@ -224,7 +230,7 @@ func (p *Service) storeResult(ctx context.Context, db DB, run *store.Run, res *s
 
 	// Lock the call first: analysis and QC of one call finish in either
 	// order, and only the one that finishes last may finalize.
-	c, err := store.LockCall(ctx, tx, run.CallID)
+	c, err := store.LockCallHead(ctx, tx, run.CallID)
 	if err != nil {
 		return err
 	}
@@ -264,6 +270,16 @@ func (p *Service) finalizeIfReady(ctx context.Context, tx pgx.Tx, c *store.Call)
 	if c.Done || c.PlanVersion == nil {
 		return nil
 	}
+	var ids []int64
+	for _, id := range []*int64{c.AnalysisRunID, c.QCRunID} {
+		if id != nil {
+			ids = append(ids, *id)
+		}
+	}
+	runs, err := store.GetRuns(ctx, tx, ids...)
+	if err != nil {
+		return err
+	}
 	var analysisRun, qcRun *store.Run
 	for _, ref := range []struct {
 		id  *int64
@@ -272,16 +288,16 @@ func (p *Service) finalizeIfReady(ctx context.Context, tx pgx.Tx, c *store.Call)
 		if ref.id == nil {
 			continue
 		}
-		r, err := store.GetRun(ctx, tx, *ref.id)
-		if err != nil {
-			return err
+		r := runs[*ref.id]
+		if r == nil {
+			return fmt.Errorf("finalize call %s: run %d: %w", c.ID, *ref.id, store.ErrNotFound)
 		}
 		if !r.Terminal() {
 			return nil
 		}
 		*ref.dst = r
 	}
-	plan, err := store.PlanVersion(ctx, tx, c.Record.AgentID, *c.PlanVersion)
+	plan, err := p.PlanVersion(ctx, tx, c.Record.AgentID, *c.PlanVersion)
 	if err != nil {
 		return err
 	}

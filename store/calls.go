@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -160,21 +161,38 @@ func scanCall(row pgx.Row) (*Call, error) {
 // GetCall returns the call named by ref: postcall's id or the platform's
 // call_id.
 func GetCall(ctx context.Context, db DBTX, ref string) (*Call, error) {
-	return getCall(ctx, db, ref, "")
+	return getCall(ctx, db, ref, callColumns, "")
+}
+
+// GetCallHead returns the call named by ref like GetCall, but with
+// Record.Transcript nil: deliveries never read the transcript, and decoding
+// it is most of the cost of reading a call.
+func GetCallHead(ctx context.Context, db DBTX, ref string) (*Call, error) {
+	return getCall(ctx, db, ref, headColumns, "")
 }
 
 // LockCall returns the call with its row locked FOR UPDATE until the end of
 // tx: finalization and reanalysis of one call are serialised on it.
 func LockCall(ctx context.Context, tx DBTX, id uuid.UUID) (*Call, error) {
-	return getCall(ctx, tx, id.String(), " FOR UPDATE")
+	return getCall(ctx, tx, id.String(), callColumns, " FOR UPDATE")
 }
 
-func getCall(ctx context.Context, db DBTX, ref, suffix string) (*Call, error) {
+// LockCallHead locks the call like LockCall and returns it like GetCallHead,
+// without its transcript: finalization only needs the call's processing
+// state.
+func LockCallHead(ctx context.Context, tx DBTX, id uuid.UUID) (*Call, error) {
+	return getCall(ctx, tx, id.String(), headColumns, " FOR UPDATE")
+}
+
+// headColumns are callColumns with a null transcript, for scanCall.
+var headColumns = strings.Replace(callColumns, "transcript,", "NULL::jsonb AS transcript,", 1)
+
+func getCall(ctx context.Context, db DBTX, ref, columns, suffix string) (*Call, error) {
 	var row pgx.Row
 	if id, err := uuid.Parse(ref); err == nil {
-		row = db.QueryRow(ctx, `SELECT `+callColumns+` FROM calls WHERE id = $1 OR call_id = $2`+suffix, id, ref)
+		row = db.QueryRow(ctx, `SELECT `+columns+` FROM calls WHERE id = $1 OR call_id = $2`+suffix, id, ref)
 	} else {
-		row = db.QueryRow(ctx, `SELECT `+callColumns+` FROM calls WHERE call_id = $1`+suffix, ref)
+		row = db.QueryRow(ctx, `SELECT `+columns+` FROM calls WHERE call_id = $1`+suffix, ref)
 	}
 	c, err := scanCall(row)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -212,18 +230,35 @@ func FinishCall(ctx context.Context, db DBTX, id uuid.UUID, o Outcome) error {
 	return nil
 }
 
-// StartProcessing points the call at its new runs (nil leaves a kind's run
-// as it is) and marks it not done until they finish.
-func StartProcessing(ctx context.Context, db DBTX, id uuid.UUID, planVersion int, analysisRun, qcRun *int64) error {
-	_, err := db.Exec(ctx, `
-		UPDATE calls SET state = 'processing', done = false, plan_version = $2,
-			analysis_run_id = COALESCE($3, analysis_run_id), qc_run_id = COALESCE($4, qc_run_id),
-			updated_at = now()
-		WHERE id = $1`, id, planVersion, analysisRun, qcRun)
-	if err != nil {
-		return fmt.Errorf("start processing call %s: %w", id, err)
+// StartRuns creates a pending run of each kind asked for, points the call
+// at them (a kind not asked for keeps its current run) and marks the call
+// not done until they finish, in one statement. It returns the new runs'
+// ids, nil for a kind not asked for.
+func StartRuns(ctx context.Context, db DBTX, id uuid.UUID, agentID string, planVersion int, trigger string, analysis, qc bool) (analysisRun, qcRun *int64, err error) {
+	var kinds []string
+	if analysis {
+		kinds = append(kinds, KindAnalysis)
 	}
-	return nil
+	if qc {
+		kinds = append(kinds, KindQC)
+	}
+	err = db.QueryRow(ctx, `
+		WITH runs AS (
+			INSERT INTO analysis_runs (call_id, kind, agent_id, plan_version, trigger)
+			SELECT $1, kind, $2, $3, $4 FROM unnest($5::text[]) AS kind
+			RETURNING id, kind
+		), new AS (
+			SELECT (SELECT id FROM runs WHERE kind = 'analysis') AS analysis, (SELECT id FROM runs WHERE kind = 'qc') AS qc
+		)
+		UPDATE calls SET state = 'processing', done = false, plan_version = $3,
+			analysis_run_id = COALESCE(new.analysis, analysis_run_id), qc_run_id = COALESCE(new.qc, qc_run_id),
+			updated_at = now()
+		FROM new WHERE id = $1
+		RETURNING new.analysis, new.qc`, id, agentID, planVersion, trigger, kinds).Scan(&analysisRun, &qcRun)
+	if err != nil {
+		return nil, nil, fmt.Errorf("start %v runs of call %s: %w", kinds, id, err)
+	}
+	return analysisRun, qcRun, nil
 }
 
 // SetCallState sets a not-yet-finalized call's state (processing or

@@ -112,6 +112,24 @@ func GetRun(ctx context.Context, db DBTX, id int64) (*Run, error) {
 	return r, nil
 }
 
+// GetRuns returns the runs with the given ids, by id; an id with no run is
+// missing from the map.
+func GetRuns(ctx context.Context, db DBTX, ids ...int64) (map[int64]*Run, error) {
+	rows, err := db.Query(ctx, `SELECT `+runColumns+` FROM analysis_runs WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read runs %v: %w", ids, err)
+	}
+	runs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*Run, error) { return scanRun(row) })
+	if err != nil {
+		return nil, fmt.Errorf("read runs %v: %w", ids, err)
+	}
+	byID := make(map[int64]*Run, len(runs))
+	for _, r := range runs {
+		byID[r.ID] = r
+	}
+	return byID, nil
+}
+
 // CallRuns returns every run of the call, newest first.
 func CallRuns(ctx context.Context, db DBTX, callID uuid.UUID) ([]*Run, error) {
 	rows, err := db.Query(ctx, `SELECT `+runColumns+` FROM analysis_runs WHERE call_id = $1 ORDER BY id DESC`, callID)
@@ -153,26 +171,35 @@ func RecordRequests(ctx context.Context, db DBTX, run *Run, reqs []LLMRequest) e
 	if len(reqs) == 0 {
 		return nil
 	}
+	n := len(reqs)
 	var total Usage
-	for _, q := range reqs {
-		_, err := db.Exec(ctx, `
-			INSERT INTO llm_requests (run_id, call_id, purpose, model, prompt_tokens, completion_tokens,
-				cached_read_tokens, cache_created_tokens, latency_ms, error)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-			run.ID, run.CallID, q.Purpose, q.Model, q.Usage.Prompt, q.Usage.Completion, q.Usage.CachedRead,
-			q.Usage.CacheCreated, q.Latency.Milliseconds(), null(q.Error))
-		if err != nil {
-			return fmt.Errorf("record LLM request of run %d: %w", run.ID, err)
-		}
+	purposes, models, errs := make([]string, n), make([]string, n), make([]*string, n)
+	prompt, completion, cachedRead, cacheCreated := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+	msec := make([]int64, n)
+	for i, q := range reqs {
+		purposes[i], models[i], errs[i] = q.Purpose, q.Model, null(q.Error)
+		prompt[i], completion[i] = int64(q.Usage.Prompt), int64(q.Usage.Completion)
+		cachedRead[i], cacheCreated[i] = int64(q.Usage.CachedRead), int64(q.Usage.CacheCreated)
+		msec[i] = q.Latency.Milliseconds()
 		total = total.Add(q.Usage)
 	}
+	// One round trip: the requests and the run's totals are written by one
+	// statement, so neither can be stored without the other.
 	_, err := db.Exec(ctx, `
-		UPDATE analysis_runs SET prompt_tokens = prompt_tokens + $2, completion_tokens = completion_tokens + $3,
-			cached_read_tokens = cached_read_tokens + $4, cache_created_tokens = cache_created_tokens + $5,
-			requests = requests + $6
-		WHERE id = $1`, run.ID, total.Prompt, total.Completion, total.CachedRead, total.CacheCreated, len(reqs))
+		WITH requests AS (
+			INSERT INTO llm_requests (run_id, call_id, purpose, model, prompt_tokens, completion_tokens,
+				cached_read_tokens, cache_created_tokens, latency_ms, error)
+			SELECT $1, $2, r.* FROM unnest($3::text[], $4::text[], $5::int[], $6::int[], $7::int[], $8::int[],
+				$9::bigint[], $10::text[]) AS r
+		)
+		UPDATE analysis_runs SET prompt_tokens = prompt_tokens + $11, completion_tokens = completion_tokens + $12,
+			cached_read_tokens = cached_read_tokens + $13, cache_created_tokens = cache_created_tokens + $14,
+			requests = requests + $15
+		WHERE id = $1`,
+		run.ID, run.CallID, purposes, models, prompt, completion, cachedRead, cacheCreated, msec, errs,
+		total.Prompt, total.Completion, total.CachedRead, total.CacheCreated, len(reqs))
 	if err != nil {
-		return fmt.Errorf("add usage to run %d: %w", run.ID, err)
+		return fmt.Errorf("record %d LLM requests of run %d: %w", len(reqs), run.ID, err)
 	}
 	return nil
 }

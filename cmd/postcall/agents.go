@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/postcall/postcall/agent"
+	"github.com/postcall/postcall/crm"
 	"github.com/postcall/postcall/store"
 )
 
@@ -51,6 +52,15 @@ func runAgentsApply(ctx context.Context, e *env, args []string) error {
 	plans, err := agent.ParsePlans(data)
 	if err != nil {
 		return fmt.Errorf("%s: %w", pos[0], err)
+	}
+	// Integration settings are the crm package's to judge (agent cannot
+	// import it); a plan whose deliveries could only fail is not stored.
+	for _, p := range plans {
+		for _, in := range p.Integrations {
+			if _, err := crm.Parse(in); err != nil {
+				return fmt.Errorf("%s: agent %q: %w", pos[0], p.ID, err)
+			}
+		}
 	}
 	a, err := openApp(ctx, e, appOptions{})
 	if err != nil {

@@ -113,16 +113,17 @@ func openApp(ctx context.Context, e *env, opts appOptions) (*app, error) {
 		return nil, err
 	}
 	a.river, err = jobs.NewClient(jobs.ClientConfig{
-		Pool:              a.pool,
-		Pipeline:          a.pipeline,
-		Retention:         a.retention,
-		PurgeSchedule:     cfg.PurgeSchedule,
-		RetentionSchedule: cfg.RetentionSchedule,
-		Work:              opts.work,
-		RunConcurrency:    cfg.LLM.Concurrency,
-		SoftStopTimeout:   cfg.ShutdownTimeout,
-		RescueAfter:       cfg.RescueAfter,
-		Logger:            riverLogger(e.stderr, cfg),
+		Pool:                a.pool,
+		Pipeline:            a.pipeline,
+		Retention:           a.retention,
+		PurgeSchedule:       cfg.PurgeSchedule,
+		RetentionSchedule:   cfg.RetentionSchedule,
+		Work:                opts.work,
+		RunConcurrency:      cfg.LLM.Concurrency,
+		DeliveryConcurrency: cfg.DeliveryConcurrency,
+		SoftStopTimeout:     cfg.ShutdownTimeout,
+		RescueAfter:         cfg.RescueAfter,
+		Logger:              riverLogger(e.stderr, cfg),
 	})
 	if err != nil {
 		a.pool.Close()

@@ -140,6 +140,17 @@ func TestAgentsApplyBadFileChangesNothing(t *testing.T) {
 
 	res = b.run(t, ctx, "", nil, "agents", "list")
 	require.Contains(t, res.stdout, "no agents yet")
+
+	// Integration settings are checked before anything is stored too.
+	badHook := testAgents + `
+- id: hooked
+  integrations: [{name: hook1, type: webhook}]
+`
+	res = b.run(t, ctx, "", nil, "agents", "apply", b.file(t, "hook.yaml", badHook))
+	require.Equal(t, 1, res.code)
+	require.Contains(t, res.stderr, `agent "hooked": integrations[hook1].url: required`)
+	res = b.run(t, ctx, "", nil, "agents", "list")
+	require.Contains(t, res.stdout, "no agents yet")
 }
 
 func TestIngestReportsBadLinesStoresGoodOnes(t *testing.T) {
