@@ -107,7 +107,7 @@ integrations:
 }
 
 // finalizeCall stores a voicemail call (auto disposition: finalized at once)
-// and returns the id of its webhook delivery.
+// and returns the id of its first integration's delivery.
 func (b *deliverBundle) finalizeCall(t *testing.T) string {
 	t.Helper()
 	ctx := context.Background()
@@ -124,8 +124,8 @@ func (b *deliverBundle) finalizeCall(t *testing.T) string {
 	started, err := b.svc.Start(ctx, b.tx, c, plan, version, store.TriggerIngest, pipeline.AllKinds)
 	require.NoError(t, err)
 	require.NotNil(t, started.Auto)
-	require.Len(t, b.enqueued, before+1, "one delivery per integration, enqueued with the finalization")
-	return b.enqueued[len(b.enqueued)-1]
+	require.Len(t, b.enqueued, before+len(plan.Integrations), "one delivery per integration, enqueued with the finalization")
+	return b.enqueued[before]
 }
 
 func (b *deliverBundle) attempt(t *testing.T, id string) (error, bool) {
@@ -302,4 +302,32 @@ func TestDeliverGivesUpAfterMaxAttempts(t *testing.T) {
 	require.Equal(t, store.DeliveryFailed, del.Status)
 	require.Equal(t, crm.MaxAttempts, del.Attempts)
 	require.Contains(t, *del.LastError, "gave up")
+}
+
+func TestDeliveriesListedInPlanOrder(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupDeliver(t)
+	// Names out of alphabetical order: the order must be the plan's.
+	plans, err := agent.ParsePlans([]byte(fmt.Sprintf(`
+id: %s
+integrations:
+  - {name: zapier, type: webhook, url: %[2]q, secret: %[3]q}
+  - {name: make, type: webhook, url: %[2]q, secret: %[3]q}
+  - {name: n8n, type: webhook, url: %[2]q, secret: %[3]q}
+`, b.agentID, b.recv.srv.URL, webhookSecret)))
+	require.NoError(t, err)
+	_, _, err = store.ApplyPlan(ctx, b.tx, &plans[0])
+	require.NoError(t, err)
+	first := b.finalizeCall(t)
+
+	del, err := store.GetDelivery(ctx, b.tx, first)
+	require.NoError(t, err)
+	list, err := store.CallDeliveries(ctx, b.tx, del.CallID)
+	require.NoError(t, err)
+	var names []string
+	for _, d := range list {
+		names = append(names, d.Integration)
+	}
+	require.Equal(t, []string{"zapier", "make", "n8n"}, names)
 }

@@ -77,9 +77,11 @@ func GetDelivery(ctx context.Context, db DBTX, id string) (*Delivery, error) {
 	return d, nil
 }
 
-// CallDeliveries returns the call's deliveries, newest first.
+// CallDeliveries returns the call's deliveries, newest first; those created
+// together (one finalization) in the plan's order of integrations, as their
+// time-ordered ids were made.
 func CallDeliveries(ctx context.Context, db DBTX, callID uuid.UUID) ([]*Delivery, error) {
-	rows, err := db.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE call_id = $1 ORDER BY created_at DESC, id DESC`, callID)
+	rows, err := db.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE call_id = $1 ORDER BY created_at DESC, id`, callID)
 	if err != nil {
 		return nil, fmt.Errorf("list deliveries of call %s: %w", callID, err)
 	}

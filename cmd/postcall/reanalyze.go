@@ -83,7 +83,8 @@ func runReanalyze(ctx context.Context, e *env, args []string) error {
 	}
 	if *wait {
 		if !a.cfg.LLM.Configured() && !a.cfg.LLM.Demo && len(enqueued) > 0 {
-			fmt.Fprintln(e.stderr, "note: no LLM endpoint is configured; the runs wait until a worker has one")
+			// Only the worker's environment decides; this one may differ.
+			fmt.Fprintln(e.stderr, "note: no LLM endpoint is configured here; if the worker has none either, the runs wait until one is configured")
 		}
 		waitCtx, cancel := context.WithTimeout(ctx, *timeout)
 		defer cancel()
