@@ -139,16 +139,12 @@ func (p *Service) Start(ctx context.Context, tx pgx.Tx, c *store.Call, plan *age
 // never diverge. A run whose result is already stored is not sent again: a
 // retried job does not pay twice.
 func (p *Service) Execute(ctx context.Context, db DB, runID int64, complete func(ctx context.Context, tx pgx.Tx) error) error {
-	run, err := store.GetRun(ctx, db, runID)
+	run, c, err := store.GetRunWithCall(ctx, db, runID)
 	if err != nil {
 		return err
 	}
 	if run.Terminal() {
 		return p.storeResult(ctx, db, run, nil, complete)
-	}
-	c, err := store.GetCall(ctx, db, run.CallID.String())
-	if err != nil {
-		return err
 	}
 	if c.IsPurged {
 		return p.storeResult(ctx, db, run, &store.RunResult{
@@ -228,8 +224,18 @@ func (p *Service) storeResult(ctx context.Context, db DB, run *store.Run, res *s
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after commit
 
-	// Lock the call first: analysis and QC of one call finish in either
-	// order, and only the one that finishes last may finalize.
+	// The job's completion touches nothing else the call's locks guard, so
+	// it goes before them: the lock below is held for a statement less.
+	if complete != nil {
+		if err := complete(ctx, tx); err != nil {
+			return fmt.Errorf("complete job of run %d: %w", run.ID, err)
+		}
+	}
+	// Analysis and QC of one call finish in either order, and only the one
+	// that finishes last may finalize: each locks the call, then stores its
+	// result and reads both runs; whichever locks second sees the other's
+	// result committed. The call is locked before the run row is written,
+	// in the order the purge takes them, so the two cannot deadlock.
 	c, err := store.LockCallHead(ctx, tx, run.CallID)
 	if err != nil {
 		return err
@@ -252,11 +258,6 @@ func (p *Service) storeResult(ctx context.Context, db DB, run *store.Run, res *s
 	}
 	if err := p.finalizeIfReady(ctx, tx, c); err != nil {
 		return err
-	}
-	if complete != nil {
-		if err := complete(ctx, tx); err != nil {
-			return fmt.Errorf("complete job of run %d: %w", run.ID, err)
-		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("store %s run %d: %w", run.Kind, run.ID, err)

@@ -113,7 +113,9 @@ const callColumns = `id, call_id, agent_id, direction, status, ended_reason, dis
 	state, done, plan_version, analysis_run_id, qc_run_id, disposition, disposition_source, auto_reason,
 	general_success, call_summary, final_score, qc_passed, is_purged, purged_at, deleted_at, created_at, updated_at`
 
-func scanCall(row pgx.Row) (*Call, error) {
+// scanCall scans a row of callColumns, followed by the extra destinations
+// when the row has more columns after them.
+func scanCall(row pgx.Row, extra ...any) (*Call, error) {
 	var (
 		c                                                   Call
 		r                                                   = &c.Record
@@ -122,14 +124,14 @@ func scanCall(row pgx.Row) (*Call, error) {
 		phoneNumber, phoneKey, carrier, did, recordingKey   *string
 		transcript, contactData, functionOutput, extraBytes []byte
 	)
-	err := row.Scan(&c.ID, &r.CallID, &r.AgentID, &direction, &status, &endedReason, &disconnectedBy, &source,
+	dest := append([]any{&c.ID, &r.CallID, &r.AgentID, &direction, &status, &endedReason, &disconnectedBy, &source,
 		&campaignID, &r.IsTest, &customerName, &customerRequest, &phoneNumber, &phoneKey, &carrier, &did,
 		&r.StartedAt, &r.AnsweredAt, &r.EndedAt, &r.RingMs, &r.HoldMs, &r.TalkMs, &r.Duration, &transcript,
 		&recordingKey, &contactData, &functionOutput, &extraBytes,
 		&c.State, &c.Done, &c.PlanVersion, &c.AnalysisRunID, &c.QCRunID, &c.Disposition, &c.DispositionSource,
 		&c.AutoReason, &c.GeneralSuccess, &c.CallSummary, &c.FinalScore, &c.QCPassed, &c.IsPurged, &c.PurgedAt,
-		&c.DeletedAt, &c.CreatedAt, &c.UpdatedAt)
-	if err != nil {
+		&c.DeletedAt, &c.CreatedAt, &c.UpdatedAt}, extra...)
+	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
 	for dst, src := range map[*string]*string{
@@ -171,17 +173,23 @@ func GetCallHead(ctx context.Context, db DBTX, ref string) (*Call, error) {
 	return getCall(ctx, db, ref, headColumns, "")
 }
 
-// LockCall returns the call with its row locked FOR UPDATE until the end of
-// tx: finalization and reanalysis of one call are serialised on it.
+// LockCall returns the call with its row locked until the end of tx:
+// finalization, reanalysis and the purge of one call are serialised on it.
+// The lock is FOR NO KEY UPDATE, the one an UPDATE of the row takes: it does
+// not block the foreign-key checks of rows that merely reference the call
+// (an LLM request recorded by the call's other run, a delivery attempt), as
+// FOR UPDATE would.
 func LockCall(ctx context.Context, tx DBTX, id uuid.UUID) (*Call, error) {
-	return getCall(ctx, tx, id.String(), callColumns, " FOR UPDATE")
+	return getCall(ctx, tx, id.String(), callColumns, callLock)
 }
+
+const callLock = " FOR NO KEY UPDATE"
 
 // LockCallHead locks the call like LockCall and returns it like GetCallHead,
 // without its transcript: finalization only needs the call's processing
 // state.
 func LockCallHead(ctx context.Context, tx DBTX, id uuid.UUID) (*Call, error) {
-	return getCall(ctx, tx, id.String(), headColumns, " FOR UPDATE")
+	return getCall(ctx, tx, id.String(), headColumns, callLock)
 }
 
 // headColumns are callColumns with a null transcript, for scanCall.

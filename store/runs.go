@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -91,13 +92,42 @@ const runColumns = `id, call_id, kind, agent_id, plan_version, trigger, status, 
 
 func scanRun(row pgx.Row) (*Run, error) {
 	var r Run
-	err := row.Scan(&r.ID, &r.CallID, &r.Kind, &r.AgentID, &r.PlanVersion, &r.Trigger, &r.Status, &r.Model, &r.Demo,
-		&r.Output, &r.Score, &r.Passed, &r.Error, &r.Usage.Prompt, &r.Usage.Completion, &r.Usage.CachedRead,
-		&r.Usage.CacheCreated, &r.Requests, &r.LatencyMs, &r.CreatedAt, &r.FinishedAt)
-	if err != nil {
+	if err := row.Scan(r.dest()...); err != nil {
 		return nil, err
 	}
 	return &r, nil
+}
+
+// dest are the scan destinations of runColumns.
+func (r *Run) dest() []any {
+	return []any{&r.ID, &r.CallID, &r.Kind, &r.AgentID, &r.PlanVersion, &r.Trigger, &r.Status, &r.Model, &r.Demo,
+		&r.Output, &r.Score, &r.Passed, &r.Error, &r.Usage.Prompt, &r.Usage.Completion, &r.Usage.CachedRead,
+		&r.Usage.CacheCreated, &r.Requests, &r.LatencyMs, &r.CreatedAt, &r.FinishedAt}
+}
+
+// GetRunWithCall returns one run and its call in one query: what a job
+// reads before it works a run.
+func GetRunWithCall(ctx context.Context, db DBTX, id int64) (*Run, *Call, error) {
+	var run Run
+	c, err := scanCall(db.QueryRow(ctx, `
+		SELECT `+qualified(callColumns, "c")+`, `+qualified(runColumns, "r")+`
+		FROM analysis_runs r JOIN calls c ON c.id = r.call_id WHERE r.id = $1`, id), run.dest()...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil, fmt.Errorf("run %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("read run %d and its call: %w", id, err)
+	}
+	return &run, c, nil
+}
+
+// qualified prefixes each column of a column list with a table alias.
+func qualified(columns, alias string) string {
+	list := strings.Split(columns, ",")
+	for i, col := range list {
+		list[i] = alias + "." + strings.TrimSpace(col)
+	}
+	return strings.Join(list, ", ")
 }
 
 // GetRun returns one run.
