@@ -102,16 +102,13 @@ func (d *Deliveries) Create(ctx context.Context, tx pgx.Tx, c *store.Call, plan 
 // runs in the transaction that records a final outcome. It returns
 // *RetryLater when the delivery should be tried again.
 func (d *Deliveries) Attempt(ctx context.Context, db DB, deliveryID string, complete func(context.Context, pgx.Tx) error) error {
-	del, err := store.GetDelivery(ctx, db, deliveryID)
+	work, err := store.GetDeliveryWork(ctx, db, deliveryID)
 	if err != nil {
 		return err
 	}
+	del, health, c := work.Delivery, work.Health, work.Call
 	if del.Status != store.DeliveryPending {
 		return d.record(ctx, db, del, nil, complete)
-	}
-	health, err := store.IntegrationHealth(ctx, db, del.AgentID, del.Integration)
-	if err != nil {
-		return err
 	}
 	if health.DisabledAt != nil {
 		return d.record(ctx, db, del, &store.AttemptRecord{
@@ -119,11 +116,7 @@ func (d *Deliveries) Attempt(ctx context.Context, db DB, deliveryID string, comp
 			Error: "integration disabled: " + deref(health.DisabledReason),
 		}, complete)
 	}
-	c, err := store.GetCallHead(ctx, db, del.CallID.String())
-	if err != nil {
-		return err
-	}
-	plan, _, err := d.plans.Current(ctx, db, c.Record.AgentID)
+	plan, err := d.plans.Version(ctx, db, c.Record.AgentID, work.PlanVersion)
 	if err != nil {
 		return err
 	}

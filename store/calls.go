@@ -166,13 +166,6 @@ func GetCall(ctx context.Context, db DBTX, ref string) (*Call, error) {
 	return getCall(ctx, db, ref, callColumns, "")
 }
 
-// GetCallHead returns the call named by ref like GetCall, but with
-// Record.Transcript nil: deliveries never read the transcript, and decoding
-// it is most of the cost of reading a call.
-func GetCallHead(ctx context.Context, db DBTX, ref string) (*Call, error) {
-	return getCall(ctx, db, ref, headColumns, "")
-}
-
 // LockCall returns the call with its row locked until the end of tx:
 // finalization, reanalysis and the purge of one call are serialised on it.
 // The lock is FOR NO KEY UPDATE, the one an UPDATE of the row takes: it does
@@ -185,9 +178,9 @@ func LockCall(ctx context.Context, tx DBTX, id uuid.UUID) (*Call, error) {
 
 const callLock = " FOR NO KEY UPDATE"
 
-// LockCallHead locks the call like LockCall and returns it like GetCallHead,
-// without its transcript: finalization only needs the call's processing
-// state.
+// LockCallHead locks the call like LockCall but returns it with
+// Record.Transcript nil: finalization only needs the call's processing
+// state, and decoding the transcript is most of the cost of reading a call.
 func LockCallHead(ctx context.Context, tx DBTX, id uuid.UUID) (*Call, error) {
 	return getCall(ctx, tx, id.String(), headColumns, callLock)
 }

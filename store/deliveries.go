@@ -60,9 +60,49 @@ const deliveryColumns = `id, call_id, agent_id, integration, type, status, attem
 
 func scanDelivery(row pgx.Row) (*Delivery, error) {
 	var d Delivery
-	err := row.Scan(&d.ID, &d.CallID, &d.AgentID, &d.Integration, &d.Type, &d.Status, &d.Attempts, &d.LastStatusCode,
-		&d.LastError, &d.ExternalID, &d.NextAttemptAt, &d.DeliveredAt, &d.CreatedAt)
+	err := row.Scan(d.dest()...)
 	return &d, err
+}
+
+// dest are the scan destinations of deliveryColumns.
+func (d *Delivery) dest() []any {
+	return []any{&d.ID, &d.CallID, &d.AgentID, &d.Integration, &d.Type, &d.Status, &d.Attempts, &d.LastStatusCode,
+		&d.LastError, &d.ExternalID, &d.NextAttemptAt, &d.DeliveredAt, &d.CreatedAt}
+}
+
+// DeliveryWork is what an attempt of a delivery reads before it sends.
+type DeliveryWork struct {
+	Delivery *Delivery
+	// Health is the integration's (zero when it never failed).
+	Health Health
+	// Call is the delivered call without its transcript, which no
+	// integration is sent.
+	Call *Call
+	// PlanVersion is the agent's current plan version.
+	PlanVersion int
+}
+
+// GetDeliveryWork returns a delivery with its integration's health, its
+// call and the agent's current plan version, in one query.
+func GetDeliveryWork(ctx context.Context, db DBTX, id string) (*DeliveryWork, error) {
+	w := DeliveryWork{Delivery: &Delivery{}}
+	extra := append(w.Delivery.dest(), &w.Health.FirstFailureAt, &w.Health.DisabledAt, &w.Health.DisabledReason, &w.PlanVersion)
+	c, err := scanCall(db.QueryRow(ctx, `
+		SELECT `+qualified(headColumns, "c")+`, `+qualified(deliveryColumns, "d")+`,
+			h.first_failure_at, h.disabled_at, h.disabled_reason, a.current_version
+		FROM deliveries d
+		JOIN calls c ON c.id = d.call_id
+		JOIN agents a ON a.id = c.agent_id
+		LEFT JOIN integration_health h ON h.agent_id = d.agent_id AND h.integration = d.integration
+		WHERE d.id = $1`, id), extra...)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("delivery %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read delivery %s: %w", id, err)
+	}
+	w.Call = c
+	return &w, nil
 }
 
 // GetDelivery returns one delivery.
@@ -141,22 +181,23 @@ func RecordAttempt(ctx context.Context, db DBTX, d *Delivery, a AttemptRecord) (
 	if a.StatusCode != 0 {
 		status = &a.StatusCode
 	}
+	// One statement: the delivery's new state and its log row are written
+	// together, in one round trip.
 	var n int
 	err := db.QueryRow(ctx, `
-		UPDATE deliveries SET attempts = attempts + 1, status = $2, last_status_code = $3, last_error = $4,
-			external_id = COALESCE($5, external_id), next_attempt_at = $6,
-			delivered_at = CASE WHEN $2 = 'delivered' THEN now() ELSE delivered_at END, updated_at = now()
-		WHERE id = $1 RETURNING attempts`,
-		d.ID, a.Status, status, null(a.Error), null(a.ExternalID), a.NextAttemptAt).Scan(&n)
+		WITH updated AS (
+			UPDATE deliveries SET attempts = attempts + 1, status = $2, last_status_code = $3, last_error = $4,
+				external_id = COALESCE($5, external_id), next_attempt_at = $6,
+				delivered_at = CASE WHEN $2 = 'delivered' THEN now() ELSE delivered_at END, updated_at = now()
+			WHERE id = $1 RETURNING id, call_id, attempts
+		), logged AS (
+			INSERT INTO delivery_attempts (delivery_id, call_id, attempt, outcome, status_code, latency_ms, error)
+			SELECT id, call_id, attempts, $7, $3, $8, $4 FROM updated
+		)
+		SELECT attempts FROM updated`,
+		d.ID, a.Status, status, null(a.Error), null(a.ExternalID), a.NextAttemptAt, a.Outcome, a.Latency.Milliseconds()).Scan(&n)
 	if err != nil {
-		return 0, fmt.Errorf("update delivery %s: %w", d.ID, err)
-	}
-	_, err = db.Exec(ctx, `
-		INSERT INTO delivery_attempts (delivery_id, call_id, attempt, outcome, status_code, latency_ms, error)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		d.ID, d.CallID, n, a.Outcome, status, a.Latency.Milliseconds(), null(a.Error))
-	if err != nil {
-		return 0, fmt.Errorf("log attempt of delivery %s: %w", d.ID, err)
+		return 0, fmt.Errorf("record attempt of delivery %s: %w", d.ID, err)
 	}
 	return n, nil
 }

@@ -121,11 +121,16 @@ func GetRunWithCall(ctx context.Context, db DBTX, id int64) (*Run, *Call, error)
 	return &run, c, nil
 }
 
-// qualified prefixes each column of a column list with a table alias.
+// qualified prefixes each column name of a column list with a table alias;
+// expressions (headColumns' null transcript) stay as they are.
 func qualified(columns, alias string) string {
 	list := strings.Split(columns, ",")
 	for i, col := range list {
-		list[i] = alias + "." + strings.TrimSpace(col)
+		col = strings.TrimSpace(col)
+		if !strings.ContainsAny(col, " :()") {
+			col = alias + "." + col
+		}
+		list[i] = col
 	}
 	return strings.Join(list, ", ")
 }
