@@ -281,22 +281,20 @@ func (p *Service) finalizeIfReady(ctx context.Context, tx pgx.Tx, c *store.Call)
 	if err != nil {
 		return err
 	}
-	var analysisRun, qcRun *store.Run
-	for _, ref := range []struct {
-		id  *int64
-		dst **store.Run
-	}{{c.AnalysisRunID, &analysisRun}, {c.QCRunID, &qcRun}} {
-		if ref.id == nil {
-			continue
-		}
-		r := runs[*ref.id]
-		if r == nil {
-			return fmt.Errorf("finalize call %s: run %d: %w", c.ID, *ref.id, store.ErrNotFound)
-		}
-		if !r.Terminal() {
+	for _, id := range ids {
+		switch r := runs[id]; {
+		case r == nil:
+			return fmt.Errorf("finalize call %s: run %d: %w", c.ID, id, store.ErrNotFound)
+		case !r.Terminal():
 			return nil
 		}
-		*ref.dst = r
+	}
+	var analysisRun, qcRun *store.Run
+	if c.AnalysisRunID != nil {
+		analysisRun = runs[*c.AnalysisRunID]
+	}
+	if c.QCRunID != nil {
+		qcRun = runs[*c.QCRunID]
 	}
 	plan, err := p.PlanVersion(ctx, tx, c.Record.AgentID, *c.PlanVersion)
 	if err != nil {
