@@ -101,6 +101,9 @@ func runPurge(ctx context.Context, e *env) (*result, error) {
 	case len(during) == 0:
 		return nil, fmt.Errorf("no ingest finished during the %s purge", elapsed)
 	}
+	if e.opts.sqlProfile {
+		profile.write(e.out, "purge (its own pool; unit: a purged call)", rep.Purged, 25)
+	}
 	stmt, longest := profile.longest()
 	p99Without, p99During := percentile(without, 99), percentile(during, 99)
 	purgeRate := float64(rep.Purged) / elapsed.Seconds()
@@ -120,8 +123,10 @@ func runPurge(ctx context.Context, e *env) (*result, error) {
 			fmt.Sprintf("%d finished calls due for the purge (ended 90 days ago, the plan keeps 30), each with its "+
 				"transcript, contact data, recording key, an analysis and a QC run with their LLM requests, and a "+
 				"delivered webhook with its attempt, stored with SQL (not through the pipeline) and vacuumed. "+
-				"retention.Service.Purge with its defaults (batches of %d) purged them in %s (%d batches).",
-				n, retention.DefaultBatchSize, seconds(elapsed), (n+retention.DefaultBatchSize-1)/retention.DefaultBatchSize),
+				"retention.Service.Purge with its defaults (batches of at most %d calls, each sized to take about %s, "+
+				"busy at most %.0f%% of the time) purged them in %s (%d batches, %d calls each on average).",
+				n, retention.DefaultBatchSize, retention.DefaultBatchTarget, 100*retention.DefaultShare, seconds(elapsed),
+				len(rep.Batches), n/max(len(rep.Batches), 1)),
 			fmt.Sprintf("Longest statement (client-side, on the purge's own pool): %s.", stmt),
 			fmt.Sprintf("Ingest latency: one Ingest (store the call, create its runs, enqueue their jobs in one "+
 				"transaction) every %s, each on its own goroutine, on the benchmark's pool; %d ingests over %s "+

@@ -15,8 +15,8 @@ func TestRetentionDefaults(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 30, cfg.PurgeAfterDays)
 	require.Equal(t, 30, cfg.HardDeleteAfterDays)
-	require.Equal(t, 500, cfg.RetentionBatchSize)
-	require.Equal(t, 100*time.Millisecond, cfg.RetentionPause)
+	require.Equal(t, 5000, cfg.RetentionBatchSize)
+	require.Zero(t, cfg.RetentionPause)
 	require.Equal(t, "30 3 * * *", cfg.RetentionSchedule)
 }
 
@@ -24,13 +24,13 @@ func TestRetentionValues(t *testing.T) {
 	t.Parallel()
 	cfg, err := config.Load([]string{
 		"POSTCALL_PURGE_AFTER_DAYS=0", "POSTCALL_HARD_DELETE_AFTER_DAYS=90",
-		"POSTCALL_RETENTION_BATCH_SIZE=2000", "POSTCALL_RETENTION_PAUSE=0s",
+		"POSTCALL_RETENTION_BATCH_SIZE=2000", "POSTCALL_RETENTION_PAUSE=150ms",
 	})
 	require.NoError(t, err)
 	require.Zero(t, cfg.PurgeAfterDays, "0 purges at the next run")
 	require.Equal(t, 90, cfg.HardDeleteAfterDays)
 	require.Equal(t, 2000, cfg.RetentionBatchSize)
-	require.Zero(t, cfg.RetentionPause)
+	require.Equal(t, 150*time.Millisecond, cfg.RetentionPause)
 }
 
 func TestRetentionInvalidValuesNameTheVariable(t *testing.T) {

@@ -59,7 +59,7 @@ func (s *Service) EraseCall(ctx context.Context, ref string, opts RunOptions) (*
 	if opts.DryRun {
 		_, err = erase(s.DB, nil)
 	} else {
-		err = s.inBatchTx(ctx, s.noteRetry(ctx, r), func(tx pgx.Tx) error {
+		err = s.inBatchTx(ctx, r, func(tx pgx.Tx) error {
 			var err error
 			alreadyPurged = false
 			outbox, err = erase(tx, tx)

@@ -2,10 +2,13 @@ package retention
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/postcall/postcall/store"
 )
@@ -119,167 +122,231 @@ func (s *Service) countHeld(ctx context.Context, r *run, a *AgentReport, query s
 // purgeLock locks a call for its purge. NO KEY UPDATE, because the purge
 // changes no key: it does not block a concurrent insert that merely
 // references the call (a delivery attempt, an LLM request), yet it waits for
-// a finalization, which locks the call FOR UPDATE.
+// a finalization, which locks the call the same way (store.LockCall).
 const purgeLock = " FOR NO KEY UPDATE OF c"
 
 // purgeCalls purges the batch, locked by tx, for run runID (whose counts it
 // adds to) and returns the outbox batch of its recordings (0: none).
+//
+// The batch's rows were locked by the statement that selected them, so this
+// one statement, whose snapshot is taken after those locks, sees every
+// result a concurrent finalization committed before them; a finalization
+// that comes later waits for the purge and finds the call purged
+// (RedactLateResult). One statement per batch instead of one per table and
+// step keeps the round trips per call near zero.
 func (s *Service) purgeCalls(ctx context.Context, tx pgx.Tx, runID int64, reason string, batch []candidate) (int64, error) {
-	ids := candidateIDs(batch)
-	now := s.now()
-	_, err := tx.Exec(ctx, `
+	if withRecording(batch) > 0 && s.EnqueueRecordingDeletions == nil {
+		// Without a job the keys would wait for the next run's requeue; a
+		// wiring mistake must not look like a deletion.
+		return 0, errors.New("queue recording deletions: Service.EnqueueRecordingDeletions is not set")
+	}
+	u, err := newBatchArgs(ctx, tx, batch)
+	if err != nil {
+		return 0, err
+	}
+	var outbox *int64
+	var purged int
+	err = tx.QueryRow(ctx, purgeBatchSQL, u.ids, u.callIDs, u.agentIDs, u.recordingKeys, u.present, u.fields,
+		removedText, PurgedBeforeRun, runID, reason, s.now(), u.tids).Scan(&outbox, &purged)
+	if err != nil {
+		return 0, fmt.Errorf("purge %d calls: %w", len(batch), err)
+	}
+	if purged != len(batch) {
+		// A locked row keeps its tid, so this is a bug: the transaction
+		// rolls back rather than audit a purge that did not happen.
+		return 0, fmt.Errorf("purge %d calls: %d rows matched their tids", len(batch), purged)
+	}
+	if outbox == nil {
+		return 0, nil
+	}
+	if err := s.EnqueueRecordingDeletions(ctx, tx, []int64{*outbox}); err != nil {
+		return 0, fmt.Errorf("enqueue deletion of recording batch %d: %w", *outbox, err)
+	}
+	return *outbox, nil
+}
+
+// batchArgs are a batch's calls as the columns of the purge statements' u.
+type batchArgs struct {
+	ids           []uuid.UUID
+	tids          []pgtype.TID
+	callIDs       []string
+	agentIDs      []string
+	recordingKeys []*string
+	// present is each call's candidate.present as a JSON array: an extra
+	// key may hold any character.
+	present []string
+	// fields maps each agent of the batch to its redacted analysis fields
+	// (redactedFields), as a JSON object.
+	fields []byte
+}
+
+func newBatchArgs(ctx context.Context, db store.DBTX, batch []candidate) (*batchArgs, error) {
+	n := len(batch)
+	a := &batchArgs{
+		ids: make([]uuid.UUID, n), tids: make([]pgtype.TID, n), callIDs: make([]string, n), agentIDs: make([]string, n),
+		recordingKeys: make([]*string, n), present: make([]string, n),
+	}
+	fields := map[string][]string{}
+	for i, c := range batch {
+		a.ids[i], a.tids[i], a.callIDs[i], a.agentIDs[i], a.recordingKeys[i] = c.id, c.tid, c.callID, c.agentID, c.recordingKey
+		list, err := json.Marshal(append([]string{}, c.present...))
+		if err != nil {
+			return nil, fmt.Errorf("encode what call %s holds: %w", c.id, err)
+		}
+		a.present[i] = string(list)
+		if _, ok := fields[c.agentID]; ok {
+			continue
+		}
+		f, err := redactedFields(ctx, db, c.agentID)
+		if err != nil {
+			return nil, err
+		}
+		fields[c.agentID] = append([]string{}, f...) // [], not null, for an agent without any
+	}
+	var err error
+	if a.fields, err = json.Marshal(fields); err != nil {
+		return nil, fmt.Errorf("encode redacted fields: %w", err)
+	}
+	return a, nil
+}
+
+// The purge statements are built from these common table expressions. u
+// holds the calls ($1 id, $2 call_id, $3 agent_id, $4 recording_key, $5
+// what the call row holds, as a JSON array), f each agent's redacted fields
+// ($6, a JSON object of arrays) with the object of nulls that overwrites
+// them, $7 is removedText and $8 PurgedBeforeRun.
+const (
+	purgeUnitsCTE = `
+	u AS (
+		SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
+			AS u(id, call_id, agent_id, recording_key, present)
+	),
+	f AS (
+		SELECT e.key AS agent_id, ARRAY(SELECT jsonb_array_elements_text(e.value)) AS fields,
+			(SELECT COALESCE(jsonb_object_agg(n, NULL), '{}') FROM jsonb_array_elements_text(e.value) AS n) AS nulls
+		FROM jsonb_each($6::jsonb) AS e
+	)`
+
+	// purgeRunsCTE purges the calls' analysis and QC runs: in analysis
+	// outputs every redacted field that holds a value (overwritten with
+	// one constant object of nulls, jsonb ||, a fraction of the cost of
+	// rebuilding the object key by key), in QC outputs each item's
+	// evidence, and the runs' free-text errors. What a run holds is read
+	// from the statement's snapshot, what is written from the row itself,
+	// so that a run changed since (a concurrent update waits for the row
+	// lock, then the SET sees its version) is never set back.
+	purgeRunsCTE = `
+	run_names AS (
+		SELECT * FROM (
+			SELECT r.id, r.call_id, COALESCE(f.nulls, '{}') AS nulls,
+				CASE WHEN r.kind = 'analysis' AND jsonb_typeof(r.output) = 'object' AND r.output ?| f.fields
+				     THEN ARRAY(SELECT k FROM unnest(f.fields) AS k WHERE r.output->k <> 'null'::jsonb ORDER BY k)
+				     ELSE '{}' END AS fields,
+				r.kind = 'qc' AND jsonb_typeof(r.output) = 'array'
+				  AND EXISTS (SELECT 1 FROM jsonb_array_elements(r.output) AS t(e)
+				              WHERE jsonb_typeof(t.e) = 'object' AND t.e->'evidence' <> 'null'::jsonb) AS evidence,
+				COALESCE(r.error <> $7 AND r.error <> $8, false) AS error
+			FROM u LEFT JOIN f ON f.agent_id = u.agent_id
+			-- OFFSET 0 keeps this a lookup of each call's runs by index,
+			-- which a join might plan as a scan of every run.
+			CROSS JOIN LATERAL (SELECT r.id, r.call_id, r.kind, r.output, r.error FROM analysis_runs r
+			                    WHERE r.call_id = u.id OFFSET 0) AS r
+			-- OFFSET 0: each column is computed once per run, not once per
+			-- reference below.
+			OFFSET 0) AS n
+		WHERE cardinality(n.fields) > 0 OR n.evidence OR n.error
+	),
+	runs AS (
+		UPDATE analysis_runs r SET
+			output = CASE
+				WHEN cardinality(n.fields) > 0 THEN r.output || n.nulls
+				WHEN n.evidence THEN (
+					SELECT COALESCE(jsonb_agg(CASE WHEN jsonb_typeof(t.e) = 'object' AND t.e ? 'evidence'
+					                               THEN jsonb_set(t.e, '{evidence}', 'null') ELSE t.e END
+					                          ORDER BY t.n), '[]')
+					FROM jsonb_array_elements(r.output) WITH ORDINALITY AS t(e, n))
+				ELSE r.output END,
+			error = CASE WHEN n.error THEN $7 ELSE r.error END
+		FROM run_names n WHERE r.id = n.id
+		RETURNING n.call_id, n.fields, n.evidence, n.error
+	),
+	llm AS (
+		UPDATE llm_requests SET error = $7 WHERE call_id = ANY($1) AND error IS NOT NULL AND error <> $7
+		RETURNING call_id
+	)`
+)
+
+// removedCTE names what runs and llm removed, per call: analysis fields,
+// then the evidence and the errors; extra adds more (call_id, name, rank)
+// rows to the union.
+func removedCTE(extra string) string {
+	return `
+	removed AS (
+		SELECT call_id, array_agg(name ORDER BY rank, name) AS names
+		FROM (SELECT DISTINCT call_id, name, rank FROM (
+			SELECT call_id, 'analysis.' || k AS name, 0 AS rank FROM runs, unnest(runs.fields) AS k
+			UNION ALL SELECT call_id, 'qc.evidence', 1 FROM runs WHERE evidence
+			UNION ALL SELECT call_id, 'run_errors', 2 FROM runs WHERE error
+			UNION ALL SELECT call_id, 'llm_request_errors', 3 FROM llm` + extra + `
+		) AS all_names) AS d
+		GROUP BY call_id
+	)`
+}
+
+// purgeBatchSQL purges a batch of calls (see purgeCalls) with its runs, LLM
+// requests, deliveries and delivery attempts, queues the recording keys as
+// one new outbox batch, writes one audit row per call ($9 the run, $10 the
+// reason) and adds the batch to the run's counts. $11 is the purge time, $12
+// the calls' tids (candidate.tid). It
+// returns the outbox batch (NULL: no recording) and the number of calls it
+// purged.
+var purgeBatchSQL = `WITH` + purgeUnitsCTE + `,` + purgeRunsCTE + `,
+	deliveries_upd AS (
+		UPDATE deliveries SET last_error = $7
+		WHERE call_id = ANY($1) AND last_error IS NOT NULL AND last_error <> $7
+		RETURNING call_id
+	),
+	attempts_upd AS (
+		UPDATE delivery_attempts SET error = $7 WHERE call_id = ANY($1) AND error IS NOT NULL AND error <> $7
+		RETURNING call_id
+	),` + removedCTE(`
+			UNION ALL SELECT call_id, 'delivery_errors', 4 FROM deliveries_upd
+			UNION ALL SELECT call_id, 'delivery_errors', 4 FROM attempts_upd`) + `,
+	calls_upd AS (
 		UPDATE calls SET transcript = NULL, phone_number = NULL, phone_key = NULL, customer_name = NULL,
 			customer_request = NULL, recording_key = NULL, contact_data = NULL, function_output = NULL,
-			extra = '{}', call_summary = NULL, is_purged = true, purged_at = $2, updated_at = $2
-		WHERE id = ANY($1)`, ids, now)
-	if err != nil {
-		return 0, fmt.Errorf("purge %d calls: %w", len(ids), err)
-	}
-	removed := make(map[uuid.UUID][]string, len(batch))
-	for _, c := range batch {
-		removed[c.id] = append(removed[c.id], c.present...)
-	}
-	byAgent := map[string][]uuid.UUID{}
-	for _, c := range batch {
-		byAgent[c.agentID] = append(byAgent[c.agentID], c.id)
-	}
-	for _, agentID := range sortedKeys(byAgent) {
-		if err := redactRuns(ctx, tx, agentID, byAgent[agentID], removed); err != nil {
-			return 0, err
-		}
-	}
-	if err := redactDeliveries(ctx, tx, ids, removed); err != nil {
-		return 0, err
-	}
-	batchID, queued, err := s.queueRecordings(ctx, tx, runID, batch)
-	if err != nil {
-		return 0, err
-	}
-	lists := make([][]string, len(batch))
-	for i, c := range batch {
-		lists[i] = removed[c.id]
-	}
-	if err := insertAudit(ctx, tx, &runID, ActionPurge, reason, batch, lists); err != nil {
-		return 0, err
-	}
-	if err := addCounts(ctx, tx, runID, counts{purged: len(batch), objectsQueued: queued}); err != nil {
-		return 0, err
-	}
-	return batchID, nil
-}
+			extra = '{}', call_summary = NULL, is_purged = true, purged_at = $11, updated_at = $11
+		WHERE ctid = ANY($12::tid[]) AND id = ANY($1)
+		RETURNING 1
+	),
+	outbox AS (
+		SELECT nextval('recording_deletion_batch_seq') AS batch WHERE EXISTS (SELECT 1 FROM u WHERE u.recording_key <> '')
+	),
+	queued AS (
+		INSERT INTO recording_deletions (batch, key, call_uuid, run_id)
+		SELECT outbox.batch, u.recording_key, u.id, $9 FROM u, outbox WHERE u.recording_key <> ''
+		RETURNING 1
+	),
+	audit AS (
+		INSERT INTO retention_audit (run_id, action, reason, call_uuid, call_id, agent_id, removed)
+		SELECT $9, '` + ActionPurge + `', $10, u.id, u.call_id, u.agent_id,
+			ARRAY(SELECT jsonb_array_elements_text(u.present::jsonb)) || COALESCE(removed.names, '{}')
+		FROM u LEFT JOIN removed ON removed.call_id = u.id
+	),
+	counted AS (
+		UPDATE retention_runs SET purged = purged + cardinality($1::uuid[]),
+			objects_queued = objects_queued + (SELECT count(*) FROM queued), updated_at = now()
+		WHERE id = $9
+	)
+	SELECT (SELECT batch FROM outbox), (SELECT count(*) FROM calls_upd)`
 
-// redactRuns purges the analysis and QC runs and the LLM requests of calls
-// of one agent, and adds what it removed to removed.
-func redactRuns(ctx context.Context, db store.DBTX, agentID string, callIDs []uuid.UUID, removed map[uuid.UUID][]string) error {
-	fields, err := redactedFields(ctx, db, agentID)
-	if err != nil {
-		return err
-	}
-	if len(fields) > 0 {
-		// Overwriting the fields with one constant object of nulls (jsonb
-		// ||) costs a fraction of rebuilding every output key by key.
-		nulls := make(map[string]any, len(fields))
-		for _, f := range fields {
-			nulls[f] = nil
-		}
-		rows, err := db.Query(ctx, `
-			UPDATE analysis_runs r SET output = r.output || $3::jsonb
-			FROM (SELECT r.id, ARRAY(SELECT k FROM unnest($2::text[]) AS k
-			                         WHERE r.output->k IS NOT NULL AND r.output->k <> 'null'::jsonb ORDER BY k) AS keys
-			      FROM analysis_runs r
-			      WHERE r.call_id = ANY($1) AND r.kind = 'analysis' AND jsonb_typeof(r.output) = 'object'
-			        AND r.output ?| $2::text[]) AS old
-			WHERE r.id = old.id AND cardinality(old.keys) > 0
-			RETURNING r.call_id, old.keys`, callIDs, fields, nulls)
-		if err != nil {
-			return fmt.Errorf("purge analysis fields of agent %s: %w", agentID, err)
-		}
-		err = forEachRow(rows, func(row pgx.CollectableRow) error {
-			var id uuid.UUID
-			var keys []string
-			if err := row.Scan(&id, &keys); err != nil {
-				return err
-			}
-			for _, k := range keys {
-				removed[id] = appendOnce(removed[id], "analysis."+k)
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("purge analysis fields of agent %s: %w", agentID, err)
-		}
-	}
-	for _, step := range []struct{ name, sql string }{
-		{"qc.evidence", `
-			UPDATE analysis_runs r
-			SET output = (SELECT COALESCE(jsonb_agg(CASE WHEN jsonb_typeof(t.e) = 'object' AND t.e ? 'evidence'
-			                                             THEN jsonb_set(t.e, '{evidence}', 'null') ELSE t.e END
-			                                        ORDER BY t.n), '[]')
-			              FROM jsonb_array_elements(r.output) WITH ORDINALITY AS t(e, n))
-			WHERE r.call_id = ANY($1) AND r.kind = 'qc' AND jsonb_typeof(r.output) = 'array'
-			  AND EXISTS (SELECT 1 FROM jsonb_array_elements(r.output) AS t(e)
-			              WHERE jsonb_typeof(t.e) = 'object' AND t.e->'evidence' <> 'null'::jsonb)
-			RETURNING r.call_id`},
-		{"run_errors", `
-			UPDATE analysis_runs SET error = $2
-			WHERE call_id = ANY($1) AND error IS NOT NULL AND error <> $2 AND error <> $3
-			RETURNING call_id`},
-		{"llm_request_errors", `
-			UPDATE llm_requests SET error = $2 WHERE call_id = ANY($1) AND error IS NOT NULL AND error <> $2
-			RETURNING call_id`},
-	} {
-		args := []any{callIDs}
-		switch step.name {
-		case "run_errors":
-			args = append(args, removedText, PurgedBeforeRun)
-		case "llm_request_errors":
-			args = append(args, removedText)
-		}
-		if err := collectRemoved(ctx, db, step.name, step.sql, args, removed); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// redactDeliveries replaces the error texts of the calls' deliveries and
-// delivery attempts. external_id is kept: it is the receiving CRM's own id of
-// what postcall created there, which is how the data is found and erased in
-// that CRM too.
-func redactDeliveries(ctx context.Context, db store.DBTX, callIDs []uuid.UUID, removed map[uuid.UUID][]string) error {
-	for _, query := range []string{
-		`UPDATE deliveries SET last_error = $2 WHERE call_id = ANY($1) AND last_error IS NOT NULL AND last_error <> $2
-		 RETURNING call_id`,
-		`UPDATE delivery_attempts SET error = $2 WHERE call_id = ANY($1) AND error IS NOT NULL AND error <> $2
-		 RETURNING call_id`,
-	} {
-		if err := collectRemoved(ctx, db, "delivery_errors", query, []any{callIDs, removedText}, removed); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// collectRemoved runs an UPDATE ... RETURNING call_id and notes name as
-// removed from each call returned.
-func collectRemoved(ctx context.Context, db store.DBTX, name, query string, args []any, removed map[uuid.UUID][]string) error {
-	rows, err := db.Query(ctx, query, args...)
-	if err != nil {
-		return fmt.Errorf("purge %s: %w", name, err)
-	}
-	err = forEachRow(rows, func(row pgx.CollectableRow) error {
-		var id uuid.UUID
-		if err := row.Scan(&id); err != nil {
-			return err
-		}
-		removed[id] = appendOnce(removed[id], name)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("purge %s: %w", name, err)
-	}
-	return nil
-}
+// lateResultSQL purges the runs and LLM requests of one purged call (u) and
+// writes an audit row (reason $10, no run: $9 is NULL) when it removed
+// anything.
+var lateResultSQL = `WITH` + purgeUnitsCTE + `,` + purgeRunsCTE + `,` + removedCTE("") + `
+	INSERT INTO retention_audit (run_id, action, reason, call_uuid, call_id, agent_id, removed)
+	SELECT $9, '` + ActionPurge + `', $10, u.id, u.call_id, u.agent_id, removed.names
+	FROM u JOIN removed ON removed.call_id = u.id`
 
 // RedactLateResult purges what runs of a purged call stored after the
 // purge: an analysis or QC run that was already waiting for the model when
@@ -288,15 +355,14 @@ func collectRemoved(ctx context.Context, db store.DBTX, name, query string, args
 // after locking the call, so the call's personal data never comes back. It
 // writes an audit row (reason late_result) when it removed anything.
 func RedactLateResult(ctx context.Context, tx store.DBTX, c *store.Call) error {
-	removed := map[uuid.UUID][]string{}
-	if err := redactRuns(ctx, tx, c.Record.AgentID, []uuid.UUID{c.ID}, removed); err != nil {
+	cand := candidate{id: c.ID, callID: c.Record.CallID, agentID: c.Record.AgentID}
+	u, err := newBatchArgs(ctx, tx, []candidate{cand})
+	if err != nil {
 		return fmt.Errorf("purge late result of call %s: %w", c.ID, err)
 	}
-	if len(removed[c.ID]) == 0 {
-		return nil
-	}
-	cand := candidate{id: c.ID, callID: c.Record.CallID, agentID: c.Record.AgentID}
-	if err := insertAudit(ctx, tx, nil, ActionPurge, ReasonLateResult, []candidate{cand}, [][]string{removed[c.ID]}); err != nil {
+	_, err = tx.Exec(ctx, lateResultSQL, u.ids, u.callIDs, u.agentIDs, u.recordingKeys, u.present, u.fields,
+		removedText, PurgedBeforeRun, nil, ReasonLateResult)
+	if err != nil {
 		return fmt.Errorf("purge late result of call %s: %w", c.ID, err)
 	}
 	return nil

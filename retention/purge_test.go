@@ -390,3 +390,37 @@ func TestBudgetSlicesARun(t *testing.T) {
 	require.Equal(t, []string{"partial", "partial", "finished"}, statuses)
 	require.Equal(t, 25, total)
 }
+
+// TestOnlyResumableRunsCommitAsynchronously: the batches of the scheduled
+// purge commit without waiting for the disk (a lost batch is redone by the
+// next run), those of an erasure request durably, before it answers.
+func TestOnlyResumableRunsCommitAsynchronously(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	b.applyPlan(t, "commit", "retention: {purge_after_days: 0}")
+	calls := b.seedMany(t, 3, func(int) (string, seedOpts) {
+		return "commit", seedOpts{endedAgo: time.Hour, recording: true}
+	})
+	enqueue := b.svc.EnqueueRecordingDeletions
+	var settings []string
+	b.svc.EnqueueRecordingDeletions = func(ctx context.Context, tx pgx.Tx, batches []int64) error {
+		var s string
+		if err := tx.QueryRow(ctx, `SELECT current_setting('synchronous_commit')`).Scan(&s); err != nil {
+			return err
+		}
+		settings = append(settings, s)
+		return enqueue(ctx, tx, batches)
+	}
+
+	_, err := b.svc.EraseCall(ctx, calls[0].callID, retention.RunOptions{})
+	require.NoError(t, err)
+	require.Equal(t, []string{"on"}, settings, "an erasure request is durable when it answers")
+	require.Equal(t, 1, b.drain(t), "an empty outbox: the purge's requeue enqueues nothing")
+
+	settings = nil
+	rep, err := b.svc.Purge(ctx, retention.RunOptions{})
+	require.NoError(t, err)
+	require.Equal(t, 2, rep.Purged)
+	require.Equal(t, []string{"off"}, settings)
+}

@@ -3,11 +3,11 @@ package retention
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/postcall/postcall/store"
 )
@@ -15,7 +15,12 @@ import (
 // candidate is a call selected for the purge, the hard delete or an erasure,
 // with what it still holds.
 type candidate struct {
-	id      uuid.UUID
+	id uuid.UUID
+	// tid is the row's ctid when it was selected. A locked row keeps it
+	// until the transaction that locked it updates the row, so the purge
+	// finds its locked rows by tid (a TID scan) instead of probing the
+	// primary key once per call.
+	tid     pgtype.TID
 	callID  string
 	agentID string
 	// at is the keyset time: ended_at (purge) or deleted_at (hard delete).
@@ -45,14 +50,14 @@ const presentExpr = `array_remove(ARRAY[
 // clause ("" for none).
 func selectCandidates(ctx context.Context, db store.DBTX, atColumn, rest, lock string, args ...any) ([]candidate, error) {
 	rows, err := db.Query(ctx, `
-		SELECT c.id, c.call_id, c.agent_id, COALESCE(`+atColumn+`, c.ended_at), c.recording_key, c.is_purged, `+presentExpr+`
+		SELECT c.id, c.ctid, c.call_id, c.agent_id, COALESCE(`+atColumn+`, c.ended_at), c.recording_key, c.is_purged, `+presentExpr+`
 		FROM calls c `+rest+lock, args...)
 	if err != nil {
 		return nil, fmt.Errorf("select calls: %w", err)
 	}
 	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (candidate, error) {
 		var c candidate
-		err := row.Scan(&c.id, &c.callID, &c.agentID, &c.at, &c.recordingKey, &c.isPurged, &c.present)
+		err := row.Scan(&c.id, &c.tid, &c.callID, &c.agentID, &c.at, &c.recordingKey, &c.isPurged, &c.present)
 		return c, err
 	})
 	if err != nil {
@@ -87,23 +92,25 @@ type sweep struct {
 }
 
 // runSweep works the sweep in batches until a batch comes back short, the
-// budget runs out or an error stops it, pausing between batches. The first
-// batch always runs, so that a run sliced by its budget always progresses.
-// It returns how many calls it worked.
+// budget runs out or an error stops it, sized and paced by the Service's
+// pacer. The first batch always runs, so that a run sliced by its budget
+// always progresses. It returns how many calls it worked.
 func (s *Service) runSweep(ctx context.Context, r *run, sw sweep) (int, error) {
 	var after keyset
 	worked := 0
-	limit := s.batchSize()
+	pace := s.pacer()
+	limit := pace.size
 	for {
 		var batch []candidate
 		var outbox int64
 		var err error
+		start := time.Now()
 		if r.dryRun {
 			if batch, err = sw.selectBatch(ctx, s.DB, after, limit, false); err == nil {
 				err = addCounts(ctx, s.DB, r.id, sw.dryCounts(batch))
 			}
 		} else {
-			err = s.inBatchTx(ctx, s.noteRetry(ctx, r), func(tx pgx.Tx) error {
+			err = s.inBatchTx(ctx, r, func(tx pgx.Tx) error {
 				var err error
 				batch, outbox = nil, 0
 				if batch, err = sw.selectBatch(ctx, tx, after, limit, true); err != nil || len(batch) == 0 {
@@ -129,7 +136,9 @@ func (s *Service) runSweep(ctx context.Context, r *run, sw sweep) (int, error) {
 		}
 		last := batch[len(batch)-1]
 		after = keyset{at: last.at, id: last.id}
-		if err := sleep(ctx, s.Pause); err != nil {
+		var pause time.Duration
+		limit, pause = pace.next(len(batch), time.Since(start))
+		if err := sleep(ctx, pause); err != nil {
 			return worked, err
 		}
 	}
@@ -158,27 +167,4 @@ func withRecording(batch []candidate) int {
 		}
 	}
 	return n
-}
-
-func forEachRow(rows pgx.Rows, fn func(row pgx.CollectableRow) error) error {
-	_, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (struct{}, error) {
-		return struct{}{}, fn(row)
-	})
-	return err
-}
-
-func appendOnce(list []string, name string) []string {
-	if slices.Contains(list, name) {
-		return list
-	}
-	return append(list, name)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

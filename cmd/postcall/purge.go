@@ -22,8 +22,8 @@ func runPurge(ctx context.Context, e *env, args []string) error {
 	dryRun := fs.Bool("dry-run", false, "print what would be purged and deleted; change nothing")
 	callRef := fs.String("call", "", "erasure request: purge this call now, whatever its age (postcall's id or the platform's call_id)")
 	phone := fs.String("phone", "", "erasure request: purge every call of this phone number now, whatever their age")
-	batchSize := fs.Int("batch-size", 0, "calls per transaction (default POSTCALL_RETENTION_BATCH_SIZE)")
-	pause := fs.Duration("pause", -1, "pause between batches (default POSTCALL_RETENTION_PAUSE)")
+	batchSize := fs.Int("batch-size", 0, "most calls per transaction; batches are sized to take about 80 ms within it (default POSTCALL_RETENTION_BATCH_SIZE)")
+	pause := fs.Duration("pause", -1, "least pause between batches, on top of a quarter of each batch's time (default POSTCALL_RETENTION_PAUSE)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
