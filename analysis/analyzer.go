@@ -2,9 +2,11 @@ package analysis
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/postcall/postcall/agent"
@@ -22,7 +24,8 @@ const (
 )
 
 // Analyzer runs an agent plan's analysis and QC prompts through a Model. It
-// holds no state between calls and is safe for concurrent use.
+// is safe for concurrent use. The only state it keeps between calls is the
+// static prefix (system message and schema) of each plan it has seen.
 type Analyzer struct {
 	// Model sends the requests. Required.
 	Model Model
@@ -34,6 +37,44 @@ type Analyzer struct {
 	// ContextWindow returns a model's context window in tokens. Default
 	// the package's ContextWindow table.
 	ContextWindow func(model string) int
+
+	prefixes prefixCache
+}
+
+// prefix is the static part of a plan's requests of one kind.
+type prefix struct {
+	system string
+	schema json.RawMessage
+}
+
+// prefixCache keeps the static prefix of the plans an Analyzer has seen,
+// keyed by the plan's analysis or QC section: building a prefix renders the
+// whole schema, every request of a plan version sends the same one, and the
+// pipeline hands the Analyzer the same plan value for every call of a
+// version (store.PlanCache). A plan must not change once used; a cache that
+// fills up starts over.
+type prefixCache struct {
+	mu sync.Mutex
+	m  map[any]prefix
+}
+
+const prefixCacheSize = 1024
+
+func (c *prefixCache) get(section any, build func() prefix) prefix {
+	c.mu.Lock()
+	p, ok := c.m[section]
+	c.mu.Unlock()
+	if ok {
+		return p
+	}
+	p = build()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= prefixCacheSize {
+		c.m = make(map[any]prefix)
+	}
+	c.m[section] = p
+	return p
 }
 
 // RequestRecord is one LLM request of a run, kept even when the run fails
@@ -95,10 +136,13 @@ func (a *Analyzer) Analyze(ctx context.Context, plan *agent.Plan, version int, i
 	if plan.Analysis == nil {
 		return res, fmt.Errorf("analysis request for call %s: agent %s has no analysis prompt", in.CallID, plan.ID)
 	}
+	pre := a.prefixes.get(plan.Analysis, func() prefix {
+		return prefix{system: analysisSystem(plan.Analysis), schema: AnalysisSchema(plan.Analysis)}
+	})
 	spec := runSpec{
 		kind:   KindAnalysis,
-		system: analysisSystem(plan.Analysis),
-		schema: Schema{Name: analysisSchemaName, Definition: AnalysisSchema(plan.Analysis)},
+		system: pre.system,
+		schema: Schema{Name: analysisSchemaName, Definition: pre.schema},
 		validate: func(content string) []string {
 			fields, v := validateAnalysis(plan.Analysis, content)
 			res.Fields = fields
@@ -122,10 +166,13 @@ func (a *Analyzer) QC(ctx context.Context, plan *agent.Plan, version int, in Inp
 	if plan.QC == nil {
 		return res, fmt.Errorf("qc request for call %s: agent %s has no qc prompt", in.CallID, plan.ID)
 	}
+	pre := a.prefixes.get(plan.QC, func() prefix {
+		return prefix{system: qcSystem(plan.QC), schema: QCSchema(plan.QC)}
+	})
 	spec := runSpec{
 		kind:   KindQC,
-		system: qcSystem(plan.QC),
-		schema: Schema{Name: qcSchemaName, Definition: QCSchema(plan.QC)},
+		system: pre.system,
+		schema: Schema{Name: qcSchemaName, Definition: pre.schema},
 		validate: func(content string) []string {
 			items, v := validateQC(plan.QC, content)
 			res.Items = items
