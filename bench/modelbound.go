@@ -73,7 +73,9 @@ func runModelBound(ctx context.Context, e *env) (*result, error) {
 		{Name: fmt.Sprintf("calls/s (limit C/(latency x %d) = %.0f)", requestsPerCall, limit), Value: rate, Unit: "calls/s", Decimals: 1},
 		{Name: "share of the limit", Value: 100 * rate / limit, Unit: "%", Decimals: 1, Target: atLeast(95)},
 	}
-	rssNote := "Peak RSS is the worker child's ru_maxrss (wait4), over its whole life: start, the run and the drain on stop."
+	rssNote := "Peak RSS is the worker child's own high-water mark (VmHWM, which it reports as it exits), over its whole " +
+		"life: start, the run and the drain on stop. (wait4's ru_maxrss would report the benchmark process's own peak: a " +
+		"child started by fork and exec inherits its parent's at the exec.)"
 	if stats.PeakRSS > 0 {
 		metrics = append(metrics, metric{Name: "worker peak RSS", Value: mb(stats.PeakRSS), Unit: "MB", Decimals: 1, Target: atMost(150)})
 	} else {

@@ -5,6 +5,8 @@ package main
 import (
 	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -19,4 +21,23 @@ func peakRSS(ps *os.ProcessState) int64 {
 		return ru.Maxrss
 	}
 	return ru.Maxrss * 1024
+}
+
+// selfPeakRSS is this process's peak resident set size in bytes (VmHWM in
+// /proc/self/status); 0 where there is no /proc.
+func selfPeakRSS() int64 {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(status)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb * 1024
+		}
+	}
+	return 0
 }

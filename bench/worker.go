@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -124,7 +125,9 @@ func (w *worker) stop(ctx context.Context) error {
 const workerCommand = "worker"
 
 // runWorkerCommand is the child process: it starts a worker as flags say,
-// prints "ready" on stdout and works until its stdin closes, then stops.
+// prints "ready" on stdout and works until its stdin closes, then stops and
+// prints "peak-rss N", its own peak resident set size in bytes (0 where the
+// platform does not tell).
 func runWorkerCommand(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet(workerCommand, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -155,13 +158,18 @@ func runWorkerCommand(ctx context.Context, args []string, stderr io.Writer) erro
 	}
 	fmt.Println("ready")
 	_, _ = io.Copy(io.Discard, os.Stdin)
-	return w.stop(ctx)
+	if err := w.stop(ctx); err != nil {
+		return err
+	}
+	fmt.Printf("peak-rss %d\n", selfPeakRSS())
+	return nil
 }
 
 // childWorker is a worker running in a child process.
 type childWorker struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stdout *bufio.Reader
 }
 
 // startChildWorker runs this program's worker subcommand with args and
@@ -184,8 +192,8 @@ func startChildWorker(ctx context.Context, args ...string) (*childWorker, error)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start worker process: %w", err)
 	}
-	c := &childWorker{cmd: cmd, stdin: stdin}
-	line, err := bufio.NewReader(stdout).ReadString('\n')
+	c := &childWorker{cmd: cmd, stdin: stdin, stdout: bufio.NewReader(stdout)}
+	line, err := c.stdout.ReadString('\n')
 	if err != nil || line != "ready\n" {
 		_, _ = c.stop()
 		return nil, fmt.Errorf("worker process did not start (%q, %v)", line, err)
@@ -205,6 +213,12 @@ type childStats struct {
 // stop ends the child's work and returns what it used.
 func (c *childWorker) stop() (childStats, error) {
 	_ = c.stdin.Close()
+	// The child's last line is its own peak RSS, read before Wait closes
+	// the pipe.
+	var reported int64
+	if rest, err := io.ReadAll(c.stdout); err == nil {
+		_, _ = fmt.Sscanf(strings.TrimSpace(string(rest)), "peak-rss %d", &reported)
+	}
 	done := make(chan error, 1)
 	go func() { done <- c.cmd.Wait() }()
 	var err error
@@ -218,7 +232,14 @@ func (c *childWorker) stop() (childStats, error) {
 		return childStats{}, fmt.Errorf("worker process: %w", err)
 	}
 	ps := c.cmd.ProcessState
-	return childStats{PeakRSS: peakRSS(ps), CPU: ps.UserTime() + ps.SystemTime()}, nil
+	// wait4's ru_maxrss is no use on Linux: a child made by fork and exec
+	// inherits the parent's peak at the exec (the benchmark's own, with the
+	// fake model's request log), so the child's own figure comes first.
+	rss := reported
+	if rss == 0 {
+		rss = peakRSS(ps)
+	}
+	return childStats{PeakRSS: rss, CPU: ps.UserTime() + ps.SystemTime()}, nil
 }
 
 // childArgs are the flags of the worker subcommand.
