@@ -435,10 +435,9 @@ func TestContextTooLongSendsNothing(t *testing.T) {
 
 	// The output budget counts: a window that fits the prompt but not the
 	// answer refuses too.
-	small := *a
 	prompt := analysis.EstimateTokens(analysis.Request{Model: "m", Messages: []analysis.Message{{Role: "user", Content: "x"}}})
-	small.MaxOutputTokens = 1000
-	small.ContextWindow = func(string) int { return prompt + 999 }
+	small := &analysis.Analyzer{Model: a.Model, DefaultModel: a.DefaultModel, MaxOutputTokens: 1000,
+		ContextWindow: func(string) int { return prompt + 999 }}
 	_, err = small.QC(context.Background(), plan, 1, testInput("Dana", "Yes"))
 	require.ErrorIs(t, err, analysis.ErrContextTooLong)
 }
