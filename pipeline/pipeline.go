@@ -240,8 +240,9 @@ func (p *Service) storeResult(ctx context.Context, db DB, run *store.Run, res *s
 	if err != nil {
 		return err
 	}
+	var runs map[int64]*store.Run // the call's current runs, once read
 	if res != nil {
-		if _, err := store.FinishRun(ctx, tx, run.ID, *res); err != nil {
+		if runs, err = store.FinishRunAndGetRuns(ctx, tx, run.ID, *res, currentRuns(c)...); err != nil {
 			return err
 		}
 	}
@@ -255,8 +256,9 @@ func (p *Service) storeResult(ctx context.Context, db DB, run *store.Run, res *s
 		if err := retention.RedactLateResult(ctx, tx, c); err != nil {
 			return err
 		}
+		runs = nil // as redacted, read again
 	}
-	if err := p.finalizeIfReady(ctx, tx, c); err != nil {
+	if err := p.finalizeIfReady(ctx, tx, c, runs); err != nil {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -266,20 +268,18 @@ func (p *Service) storeResult(ctx context.Context, db DB, run *store.Run, res *s
 }
 
 // finalizeIfReady writes the call's outcome when every current run has
-// finished. c is locked by tx.
-func (p *Service) finalizeIfReady(ctx context.Context, tx pgx.Tx, c *store.Call) error {
+// finished. c is locked by tx; runs are its current runs as tx sees them,
+// nil to read them here.
+func (p *Service) finalizeIfReady(ctx context.Context, tx pgx.Tx, c *store.Call, runs map[int64]*store.Run) error {
 	if c.Done || c.PlanVersion == nil {
 		return nil
 	}
-	var ids []int64
-	for _, id := range []*int64{c.AnalysisRunID, c.QCRunID} {
-		if id != nil {
-			ids = append(ids, *id)
+	ids := currentRuns(c)
+	if runs == nil {
+		var err error
+		if runs, err = store.GetRuns(ctx, tx, ids...); err != nil {
+			return err
 		}
-	}
-	runs, err := store.GetRuns(ctx, tx, ids...)
-	if err != nil {
-		return err
 	}
 	for _, id := range ids {
 		switch r := runs[id]; {
@@ -305,6 +305,17 @@ func (p *Service) finalizeIfReady(ctx context.Context, tx pgx.Tx, c *store.Call)
 		return fmt.Errorf("finalize call %s: %w", c.ID, err)
 	}
 	return p.finish(ctx, tx, c, plan, out, nil)
+}
+
+// currentRuns are the ids of the call's current analysis and QC runs.
+func currentRuns(c *store.Call) []int64 {
+	var ids []int64
+	for _, id := range []*int64{c.AnalysisRunID, c.QCRunID} {
+		if id != nil {
+			ids = append(ids, *id)
+		}
+	}
+	return ids
 }
 
 func (p *Service) finish(ctx context.Context, tx pgx.Tx, c *store.Call, plan *agent.Plan, o store.Outcome, version *int) error {

@@ -154,9 +154,18 @@ func GetRuns(ctx context.Context, db DBTX, ids ...int64) (map[int64]*Run, error)
 	if err != nil {
 		return nil, fmt.Errorf("read runs %v: %w", ids, err)
 	}
-	runs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*Run, error) { return scanRun(row) })
+	byID, err := collectRuns(rows)
 	if err != nil {
 		return nil, fmt.Errorf("read runs %v: %w", ids, err)
+	}
+	return byID, nil
+}
+
+// collectRuns reads rows of runColumns into a map by id.
+func collectRuns(rows pgx.Rows) (map[int64]*Run, error) {
+	runs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*Run, error) { return scanRun(row) })
+	if err != nil {
+		return nil, err
 	}
 	byID := make(map[int64]*Run, len(runs))
 	for _, r := range runs {
@@ -243,22 +252,65 @@ func RecordRequests(ctx context.Context, db DBTX, run *Run, reqs []LLMRequest) e
 // as it is and FinishRun reports false: a retried job never overwrites a
 // stored result.
 func FinishRun(ctx context.Context, db DBTX, id int64, res RunResult) (bool, error) {
-	var output []byte
-	if res.Output != nil {
-		var err error
-		if output, err = json.Marshal(res.Output); err != nil {
-			return false, fmt.Errorf("encode output of run %d: %w", id, err)
-		}
+	args, err := finishArgs(id, res)
+	if err != nil {
+		return false, err
 	}
-	tag, err := db.Exec(ctx, `
-		UPDATE analysis_runs SET status = $2, model = $3, demo = $4, output = $5, score = $6, passed = $7,
-			error = $8, latency_ms = $9, finished_at = now()
-		WHERE id = $1 AND status NOT IN ('succeeded', 'failed')`,
-		id, res.Status, null(res.Model), res.Demo, output, res.Score, res.Passed, null(res.Error), res.Latency.Milliseconds())
+	tag, err := db.Exec(ctx, `UPDATE analysis_runs SET `+finishSet+` WHERE `+finishWhere, args...)
 	if err != nil {
 		return false, fmt.Errorf("finish run %d: %w", id, err)
 	}
 	return tag.RowsAffected() == 1, nil
+}
+
+// FinishRunAndGetRuns stores a run's result as FinishRun does and returns
+// the runs with the given ids as GetRuns does, seeing the stored result, in
+// one round trip: the finalization of a call needs both of its runs right
+// after storing one of them.
+func FinishRunAndGetRuns(ctx context.Context, db DBTX, id int64, res RunResult, ids ...int64) (map[int64]*Run, error) {
+	args, err := finishArgs(id, res)
+	if err != nil {
+		return nil, err
+	}
+	// The statement's snapshot predates its own update, so the updated
+	// run comes from RETURNING and every other one from the table.
+	rows, err := db.Query(ctx, `
+		WITH finished AS (
+			UPDATE analysis_runs SET `+finishSet+` WHERE `+finishWhere+`
+			RETURNING `+runColumns+`
+		)
+		SELECT `+runColumns+` FROM finished
+		UNION ALL
+		SELECT `+runColumns+` FROM analysis_runs WHERE id = ANY($10) AND id NOT IN (SELECT id FROM finished)`,
+		append(args, ids)...)
+	if err != nil {
+		return nil, fmt.Errorf("finish run %d: %w", id, err)
+	}
+	byID, err := collectRuns(rows)
+	if err != nil {
+		return nil, fmt.Errorf("finish run %d: %w", id, err)
+	}
+	return byID, nil
+}
+
+// finishSet and finishWhere store a run's result ($1 the run, $2-$9
+// finishArgs) unless the run has one already.
+const (
+	finishSet = `status = $2, model = $3, demo = $4, output = $5, score = $6, passed = $7, error = $8,
+		latency_ms = $9, finished_at = now()`
+	finishWhere = `id = $1 AND status NOT IN ('succeeded', 'failed')`
+)
+
+func finishArgs(id int64, res RunResult) ([]any, error) {
+	var output []byte
+	if res.Output != nil {
+		var err error
+		if output, err = json.Marshal(res.Output); err != nil {
+			return nil, fmt.Errorf("encode output of run %d: %w", id, err)
+		}
+	}
+	return []any{id, res.Status, null(res.Model), res.Demo, output, res.Score, res.Passed, null(res.Error),
+		res.Latency.Milliseconds()}, nil
 }
 
 // SetRunWaiting marks a pending run as waiting for an LLM endpoint.
