@@ -214,13 +214,16 @@ type childStats struct {
 func (c *childWorker) stop() (childStats, error) {
 	_ = c.stdin.Close()
 	// The child's last line is its own peak RSS, read before Wait closes
-	// the pipe.
+	// the pipe, on the goroutine the timeout below guards: a child that
+	// hangs is killed, which ends the read.
 	var reported int64
-	if rest, err := io.ReadAll(c.stdout); err == nil {
-		_, _ = fmt.Sscanf(strings.TrimSpace(string(rest)), "peak-rss %d", &reported)
-	}
 	done := make(chan error, 1)
-	go func() { done <- c.cmd.Wait() }()
+	go func() {
+		if rest, err := io.ReadAll(c.stdout); err == nil {
+			_, _ = fmt.Sscanf(strings.TrimSpace(string(rest)), "peak-rss %d", &reported)
+		}
+		done <- c.cmd.Wait()
+	}()
 	var err error
 	select {
 	case err = <-done:

@@ -74,18 +74,6 @@ func (u Usage) Add(o Usage) Usage {
 	return Usage{u.Prompt + o.Prompt, u.Completion + o.Completion, u.CachedRead + o.CachedRead, u.CacheCreated + o.CacheCreated}
 }
 
-// CreateRun adds a pending run for the call and returns its id.
-func CreateRun(ctx context.Context, db DBTX, callID uuid.UUID, kind, agentID string, planVersion int, trigger string) (int64, error) {
-	var id int64
-	err := db.QueryRow(ctx, `
-		INSERT INTO analysis_runs (call_id, kind, agent_id, plan_version, trigger)
-		VALUES ($1, $2, $3, $4, $5) RETURNING id`, callID, kind, agentID, planVersion, trigger).Scan(&id)
-	if err != nil {
-		return 0, fmt.Errorf("create %s run for call %s: %w", kind, callID, err)
-	}
-	return id, nil
-}
-
 const runColumns = `id, call_id, kind, agent_id, plan_version, trigger, status, model, demo, output, score, passed,
 	error, prompt_tokens, completion_tokens, cached_read_tokens, cache_created_tokens, requests, latency_ms,
 	created_at, finished_at`
