@@ -2,36 +2,61 @@ package analysis
 
 import (
 	"context"
+	"math"
+	"net/http"
+	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // limits holds the client-side request and token budgets and the
 // concurrency cap shared by every request of one [OpenAI] client.
+//
+// The budgets follow the provider: every answer's x-ratelimit-* headers
+// (see readProviderLimit) bring the local bucket in step with what the
+// provider says is left, so that several replicas sharing one API key
+// converge on the key's limit instead of each spending it in full. Until
+// the provider's first answer only one request is let out, so that a
+// process starting next to busy replicas does not open with a full bucket
+// the provider no longer has.
 type limits struct {
 	now   func() time.Time
 	sleep func(context.Context, time.Duration) error
 
-	requests *rate.Limiter // nil = unlimited
-	tokens   *rate.Limiter // nil = unlimited
+	requests *bucket       // nil = unlimited
+	tokens   *bucket       // nil = unlimited
 	slots    chan struct{} // nil = unlimited
+
+	// probe is held by the one request allowed out before the first answer;
+	// answered is closed by the first answer. Both nil without budgets.
+	probe      chan struct{}
+	answered   chan struct{}
+	answerOnce sync.Once
 }
 
-// newLimits builds the buckets. The request bucket holds one second's worth
-// of requests (at least one) so that requests spread over the minute instead
-// of bursting; the token bucket holds a whole minute's worth, because one
-// request alone may need a large share of it.
+// Bucket sizes: the request bucket holds one second's worth of requests (at
+// least one) so that requests spread over the minute instead of bursting;
+// the token bucket holds a whole minute's worth, because one request alone
+// may need a large share of it.
+const (
+	requestBurstSeconds = 1
+	tokenBurstSeconds   = 60
+)
+
+// newLimits builds the buckets. Zero means unlimited.
 func newLimits(rpm, tpm, concurrency int, now func() time.Time, sleep func(context.Context, time.Duration) error) *limits {
 	l := &limits{now: now, sleep: sleep}
 	if rpm > 0 {
-		l.requests = rate.NewLimiter(rate.Limit(float64(rpm)/60), max(1, rpm/60))
+		l.requests = newBucket(float64(rpm), requestBurstSeconds, now())
 	}
 	if tpm > 0 {
-		l.tokens = rate.NewLimiter(rate.Limit(float64(tpm)/60), tpm)
+		l.tokens = newBucket(float64(tpm), tokenBurstSeconds, now())
 	}
 	if concurrency > 0 {
 		l.slots = make(chan struct{}, concurrency)
+	}
+	if l.requests != nil || l.tokens != nil {
+		l.probe = make(chan struct{}, 1)
+		l.answered = make(chan struct{})
 	}
 	return l
 }
@@ -39,53 +64,293 @@ func newLimits(rpm, tpm, concurrency int, now func() time.Time, sleep func(conte
 // concurrency is the cap on requests in flight; 0 when there is none.
 func (l *limits) concurrency() int { return cap(l.slots) }
 
+// ticket is one admitted request: what it reserved, for the observation of
+// its answer, and the release of its concurrency slot.
+type ticket struct {
+	release  func()
+	sent     time.Time
+	requests mark
+	tokens   mark
+}
+
 // acquire waits for a concurrency slot, one request and the given tokens.
-// It returns the release function and the time spent waiting. A request
+// It returns the request's ticket and the time spent waiting. A request
 // charging more tokens than the bucket holds is charged the whole bucket.
-func (l *limits) acquire(ctx context.Context, tokens int) (release func(), waited time.Duration, err error) {
+func (l *limits) acquire(ctx context.Context, tokens int) (*ticket, time.Duration, error) {
 	start := l.now()
-	release = func() {}
+	t := &ticket{release: func() {}}
 	if l.slots != nil {
 		select {
 		case l.slots <- struct{}{}:
-			release = func() { <-l.slots }
+			t.release = func() { <-l.slots }
 		case <-ctx.Done():
 			return nil, l.now().Sub(start), ctx.Err()
 		}
 	}
-	if err := l.wait(ctx, l.requests, 1); err != nil {
-		release()
+	if err := l.waitFirstAnswer(ctx, t); err != nil {
+		t.release()
 		return nil, l.now().Sub(start), err
 	}
-	if err := l.wait(ctx, l.tokens, tokens); err != nil {
-		release()
+	var err error
+	if t.requests, err = l.wait(ctx, l.requests, 1); err != nil {
+		t.release()
 		return nil, l.now().Sub(start), err
 	}
-	return release, l.now().Sub(start), nil
+	if t.tokens, err = l.wait(ctx, l.tokens, float64(tokens)); err != nil {
+		l.requests.cancel(t.requests, l.now())
+		t.release()
+		return nil, l.now().Sub(start), err
+	}
+	t.sent = l.now()
+	return t, t.sent.Sub(start), nil
 }
 
-// wait reserves n from the bucket at our clock's time and sleeps through the
-// delay with our sleep function, so a fake clock can drive it in tests.
-func (l *limits) wait(ctx context.Context, lim *rate.Limiter, n int) error {
-	if lim == nil || n <= 0 {
+// waitFirstAnswer lets requests through freely once the provider has
+// answered; before that, one at a time.
+func (l *limits) waitFirstAnswer(ctx context.Context, t *ticket) error {
+	if l.answered == nil {
 		return nil
 	}
-	n = min(n, lim.Burst())
+	select {
+	case <-l.answered:
+		return nil
+	default:
+	}
+	select {
+	case <-l.answered:
+		return nil
+	case l.probe <- struct{}{}:
+		release := t.release
+		t.release = func() { <-l.probe; release() }
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// wait reserves n from the bucket and sleeps through the delay with our
+// sleep function, so a fake clock can drive it in tests. When the provider's
+// headers lowered the bucket during the sleep, it sleeps for that too.
+func (l *limits) wait(ctx context.Context, b *bucket, n float64) (mark, error) {
+	if b == nil || n <= 0 {
+		return mark{}, nil
+	}
+	m, d := b.reserve(n, l.now())
+	for d > 0 {
+		if err := l.sleep(ctx, d); err != nil {
+			b.cancel(m, l.now())
+			return mark{}, err
+		}
+		d = b.extraWait(&m, l.now())
+	}
+	return m, nil
+}
+
+// observe brings the buckets in step with an answer's rate-limit headers.
+// status is the answer's HTTP status; retryAfter is the provider's
+// suggested wait, when it gave one.
+func (l *limits) observe(t *ticket, header http.Header, status int, retryAfter time.Duration, hasRetryAfter bool) {
+	if l.answered != nil {
+		l.answerOnce.Do(func() { close(l.answered) })
+	}
 	now := l.now()
-	r := lim.ReserveN(now, n)
-	if !r.OK() {
-		// Unreachable: n <= burst and the limit is finite.
-		return nil
+	rejected := status == http.StatusTooManyRequests
+	req, tok := readProviderLimit(header, "requests"), readProviderLimit(header, "tokens")
+	// Which budget a 429 ran out of: the one whose header says so; both
+	// when the headers do not tell.
+	reqShort := req.hasRemaining && req.remaining < 1
+	tokShort := tok.hasRemaining && tok.remaining < t.tokens.n
+	if !reqShort && !tokShort {
+		reqShort, tokShort = true, true
 	}
-	d := r.DelayFrom(now)
-	if d <= 0 {
-		return nil
+	hold := func(short bool, p providerLimit) time.Duration {
+		switch {
+		case !rejected || !short:
+			return 0
+		case hasRetryAfter:
+			return retryAfter
+		case p.hasReset:
+			return p.reset
+		}
+		return time.Second
 	}
-	if err := l.sleep(ctx, d); err != nil {
-		r.CancelAt(l.now())
-		return err
+	l.requests.observe(t.requests, t.sent, req, rejected, hold(reqShort, req), now)
+	l.tokens.observe(t.tokens, t.sent, tok, rejected, hold(tokShort, tok), now)
+}
+
+// Tuning of the share estimate: how fast the estimate of other clients'
+// consumption follows what the headers show, and the least share of the
+// provider's rate a client keeps, so that it still sends and learns.
+const (
+	othersTimeConstant = 2 * time.Second
+	minShare           = 0.05
+)
+
+// bucket is one token bucket (requests or tokens) that follows the
+// provider. Reservations may take it below zero; the deficit is the wait of
+// the requests queued behind it.
+type bucket struct {
+	mu sync.Mutex
+
+	perMinute    float64 // the configured limit
+	burstSeconds float64
+	limit        float64 // per minute: the configured limit or the provider's, the lower
+	burst        float64
+	rate         float64 // refill per second: our share of the limit
+	tokens       float64
+	last         time.Time
+	charged      float64 // every charge so far, cumulative
+	lowered      float64 // every downward correction so far, cumulative
+	holdUntil    time.Time
+
+	// The provider's last report, of the latest request sent that got one.
+	seen          bool
+	seenSent      time.Time
+	seenCharged   float64
+	seenRemaining float64
+	// capacity is the most the provider's bucket was seen to hold.
+	capacity float64
+	// others estimates what other clients of the key spend per second.
+	others float64
+}
+
+// mark is what one reservation took, for its observation and cancellation.
+type mark struct {
+	n       float64
+	charged float64 // bucket.charged after this reservation
+	lowered float64 // bucket.lowered the reservation has waited for
+}
+
+func newBucket(perMinute, burstSeconds float64, now time.Time) *bucket {
+	b := &bucket{perMinute: perMinute, burstSeconds: burstSeconds, last: now}
+	b.setLimit(perMinute)
+	b.rate = perMinute / 60
+	b.tokens = b.burst
+	return b
+}
+
+func (b *bucket) setLimit(perMinute float64) {
+	b.limit = perMinute
+	b.burst = max(1, perMinute*b.burstSeconds/60)
+}
+
+// advance refills the bucket up to now.
+func (b *bucket) advance(now time.Time) {
+	if dt := now.Sub(b.last).Seconds(); dt > 0 {
+		b.tokens = min(b.burst, b.tokens+b.rate*dt)
+		b.last = now
 	}
-	return nil
+}
+
+// reserve takes n (at most the whole bucket) and returns how long the
+// request must wait for it.
+func (b *bucket) reserve(n float64, now time.Time) (mark, time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.advance(now)
+	n = min(n, b.burst)
+	b.tokens -= n
+	b.charged += n
+	m := mark{n: n, charged: b.charged, lowered: b.lowered}
+	var d time.Duration
+	if b.tokens < 0 {
+		d = seconds(-b.tokens / b.rate)
+	}
+	return m, max(d, b.holdUntil.Sub(now))
+}
+
+// extraWait is the further wait of a reservation that has slept its delay:
+// the downward corrections made since, and what is left of a hold.
+func (b *bucket) extraWait(m *mark, now time.Time) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	d := seconds((b.lowered - m.lowered) / b.rate)
+	m.lowered = b.lowered
+	return max(d, b.holdUntil.Sub(now))
+}
+
+// cancel gives back a reservation that was not sent.
+func (b *bucket) cancel(m mark, now time.Time) {
+	if b == nil || m.n == 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.advance(now)
+	b.tokens = min(b.burst, b.tokens+m.n)
+}
+
+// observe brings the bucket in step with the provider's report p on the
+// request reserved as m and sent at sent. hold > 0 (a 429) keeps the bucket
+// from refilling above what the provider says, and every request from
+// leaving, until it has passed.
+func (b *bucket) observe(m mark, sent time.Time, p providerLimit, rejected bool, hold time.Duration, now time.Time) {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.advance(now)
+	if hold > 0 {
+		b.holdUntil = maxTime(b.holdUntil, now.Add(hold))
+	}
+	providerRate := b.perMinute / 60
+	if p.hasLimit && p.limit > 0 {
+		b.setLimit(min(b.perMinute, p.limit))
+		providerRate = p.limit / 60
+	}
+	if !p.hasRemaining {
+		return
+	}
+	ours := m.charged - b.seenCharged // ours between the two reports, this one included
+	if rejected {
+		ours -= m.n // the provider charges no rejected request
+		b.capacity = max(b.capacity, p.remaining)
+	} else {
+		b.capacity = max(b.capacity, p.remaining+m.n)
+	}
+	if b.seen && sent.After(b.seenSent) {
+		// What the provider's bucket would hold now had only we spent
+		// since its last report; the rest went to other clients.
+		dt := sent.Sub(b.seenSent).Seconds()
+		predicted := min(b.capacity, b.seenRemaining+providerRate*dt) - ours
+		foreign := max(0, predicted-p.remaining)
+		w := 1 - math.Exp(-dt/othersTimeConstant.Seconds())
+		b.others += w * (foreign/dt - b.others)
+	}
+	if !b.seen || !sent.Before(b.seenSent) {
+		b.seen, b.seenSent, b.seenCharged, b.seenRemaining = true, sent, m.charged, p.remaining
+	}
+	share := 1.0
+	if providerRate > 0 {
+		share = min(1, max(minShare, (providerRate-b.others)/providerRate))
+	}
+	b.rate = min(b.limit/60, providerRate*share)
+	// Our share of what the provider has left, plus our refill since the
+	// report, minus what we reserved after the reported request.
+	target := share*p.remaining + b.rate*now.Sub(sent).Seconds() - (b.charged - m.charged)
+	target = min(target, b.burst)
+	switch {
+	case target < b.tokens:
+		b.lowered += b.tokens - target
+		b.tokens = target
+	case !now.Before(b.holdUntil):
+		b.tokens = target
+	}
+}
+
+func seconds(s float64) time.Duration {
+	if s <= 0 {
+		return 0
+	}
+	return time.Duration(math.Ceil(s * float64(time.Second)))
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // sleepContext sleeps for d or until ctx is done.

@@ -54,6 +54,9 @@ type Request struct {
 	// CacheRetention is sent as prompt_cache_retention ("24h" or
 	// "in_memory") when not empty.
 	CacheRetention string
+	// ServiceTier is sent as service_tier when not empty: TierFlex asks for
+	// OpenAI's cheaper, slower flex processing.
+	ServiceTier string
 }
 
 func (r *Request) validate() error {
@@ -90,6 +93,13 @@ type Response struct {
 	FinishReason string
 	// Refusal is the model's refusal message, if it refused.
 	Refusal string
+	// ServiceTier is the tier that served the request as the provider
+	// said, else as requested; TierDefault when none was asked for.
+	ServiceTier string
+	// FlexFallback says the request asked for flex, the provider had no
+	// flex capacity for FlexFallbackAfter, and it was served at the
+	// default tier instead.
+	FlexFallback bool
 	// Usage is the request's token usage.
 	Usage Usage
 	// Latency is the time from sending the request to reading the whole

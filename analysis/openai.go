@@ -21,6 +21,17 @@ const (
 	DefaultMaxAttempts  = 4
 	DefaultMaxRetryWait = 30 * time.Second
 	DefaultHTTPTimeout  = 2 * time.Minute
+	// DefaultFlexTimeout is OpenAI's advice for flex requests, which queue
+	// behind the default tier's.
+	DefaultFlexTimeout       = 15 * time.Minute
+	DefaultFlexFallbackAfter = 5 * time.Minute
+)
+
+// Service tiers of a request (OpenAI's service_tier). TierDefault is what a
+// request without one gets.
+const (
+	TierDefault = "default"
+	TierFlex    = "flex"
 )
 
 // Backoff between attempts when the provider suggests no wait: exponential
@@ -63,9 +74,19 @@ type OpenAIConfig struct {
 	// error carrying the wait, so that the caller can snooze instead of
 	// holding a worker. Default DefaultMaxRetryWait.
 	MaxRetryWait time.Duration
-	// HTTPClient sends the requests. Default an *http.Client with a
-	// DefaultHTTPTimeout timeout.
+	// HTTPClient sends the requests. Default an *http.Client keeping a
+	// connection per request in flight. Whatever the client, each attempt
+	// has a deadline: DefaultHTTPTimeout, or FlexTimeout at the flex tier.
 	HTTPClient HTTPDoer
+	// FlexTimeout is the deadline of one attempt at the flex tier. Default
+	// DefaultFlexTimeout.
+	FlexTimeout time.Duration
+	// FlexFallbackAfter is how long a flex request keeps retrying while the
+	// provider answers that flex has no capacity (429 resource unavailable)
+	// before it is sent at the default tier. 0 means
+	// DefaultFlexFallbackAfter; a negative value falls back at the first
+	// such answer.
+	FlexFallbackAfter time.Duration
 	// Now reads the clock for latency, limit and retry-after computations.
 	// Default time.Now. Tests set a fake clock.
 	Now func() time.Time
@@ -124,6 +145,9 @@ func (c *OpenAIConfig) validate() error {
 	if c.MaxRetryWait < 0 {
 		return fmt.Errorf("MaxRetryWait: %s must not be negative", c.MaxRetryWait)
 	}
+	if c.FlexTimeout < 0 {
+		return fmt.Errorf("FlexTimeout: %s must not be negative", c.FlexTimeout)
+	}
 	return nil
 }
 
@@ -131,13 +155,15 @@ func (c *OpenAIConfig) validate() error {
 // compatible provider, with client-side limits and retries. It is safe for
 // concurrent use; share one per endpoint so that the limits are shared.
 type OpenAI struct {
-	client       *openai.Client
-	limits       *limits
-	maxAttempts  int
-	maxRetryWait time.Duration
-	now          func() time.Time
-	sleep        func(context.Context, time.Duration) error
-	observe      func(Observation)
+	client            *openai.Client
+	limits            *limits
+	maxAttempts       int
+	maxRetryWait      time.Duration
+	flexTimeout       time.Duration
+	flexFallbackAfter time.Duration
+	now               func() time.Time
+	sleep             func(context.Context, time.Duration) error
+	observe           func(Observation)
 }
 
 // NewOpenAI builds a client; it sends nothing.
@@ -157,9 +183,16 @@ func NewOpenAI(cfg OpenAIConfig) (*OpenAI, error) {
 	o := &OpenAI{
 		maxAttempts:  orDefault(cfg.MaxAttempts, DefaultMaxAttempts),
 		maxRetryWait: orDefault(cfg.MaxRetryWait, DefaultMaxRetryWait),
+		flexTimeout:  orDefault(cfg.FlexTimeout, DefaultFlexTimeout),
 		now:          cfg.Now,
 		sleep:        cfg.Sleep,
 		observe:      cfg.Observer,
+	}
+	switch {
+	case cfg.FlexFallbackAfter == 0:
+		o.flexFallbackAfter = DefaultFlexFallbackAfter
+	case cfg.FlexFallbackAfter > 0:
+		o.flexFallbackAfter = cfg.FlexFallbackAfter
 	}
 	if o.now == nil {
 		o.now = time.Now
@@ -186,7 +219,8 @@ func NewOpenAI(cfg OpenAIConfig) (*OpenAI, error) {
 // newHTTPClient is the default HTTP client: every request goes to one host,
 // so it keeps as many idle connections to it as requests may be in flight
 // (net/http keeps 2 per host by default, and each further request would pay
-// for a new TCP and TLS handshake). inFlight 0 means no cap.
+// for a new TCP and TLS handshake). inFlight 0 means no cap. It has no
+// timeout of its own: each attempt's context has its tier's deadline.
 func newHTTPClient(inFlight int) *http.Client {
 	if inFlight <= 0 {
 		inFlight = 100
@@ -194,7 +228,7 @@ func newHTTPClient(inFlight int) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConns = inFlight
 	tr.MaxIdleConnsPerHost = inFlight
-	return &http.Client{Timeout: DefaultHTTPTimeout, Transport: tr}
+	return &http.Client{Transport: tr}
 }
 
 // orDefault returns v, or def when v is the zero value.
@@ -207,7 +241,9 @@ func orDefault[T comparable](v, def T) T {
 }
 
 // Complete sends the request, waiting on the client-side limits and retrying
-// transient failures. Failures are *APIError (see RetryAfter and
+// transient failures. A flex request the provider has no capacity for is
+// retried with backoff for FlexFallbackAfter, then sent at the default tier
+// (Response.FlexFallback). Failures are *APIError (see RetryAfter and
 // IsPermanent) or the context's error.
 func (o *OpenAI) Complete(ctx context.Context, req Request) (*Response, error) {
 	if err := req.validate(); err != nil {
@@ -215,16 +251,44 @@ func (o *OpenAI) Complete(ctx context.Context, req Request) (*Response, error) {
 	}
 	charge := EstimateTokens(req) + req.MaxTokens
 	ccr := chatRequest(req)
+	var (
+		failures  int       // transient failures counted against MaxAttempts
+		flexSince time.Time // first flex unavailability
+		fellBack  bool
+	)
 	for attempt := 1; ; attempt++ {
 		resp, failure, err := o.attempt(ctx, req, ccr, charge, attempt)
 		if err != nil {
 			return nil, err
 		}
 		if failure == nil {
+			resp.FlexFallback = fellBack
 			return resp, nil
 		}
 		failure.Attempts = attempt
-		if !failure.Transient || attempt >= o.maxAttempts || failure.Wait > o.maxRetryWait {
+		if ccr.ServiceTier == openai.ServiceTierFlex && flexUnavailable(failure) {
+			now := o.now()
+			if flexSince.IsZero() {
+				flexSince = now
+			}
+			left := o.flexFallbackAfter - now.Sub(flexSince)
+			if left <= 0 {
+				// Sent again at once, at the tier a request without
+				// service_tier gets.
+				ccr.ServiceTier = ""
+				fellBack = true
+				continue
+			}
+			// classify's backoff grows with the attempt; a retry-after is
+			// honoured up to the fallback.
+			wait := min(failure.Wait, o.maxRetryWait, left)
+			if err := o.sleep(ctx, wait); err != nil {
+				return nil, fmt.Errorf("wait %s to retry flex chat completion: %w", wait, err)
+			}
+			continue
+		}
+		failures++
+		if !failure.Transient || failures >= o.maxAttempts || failure.Wait > o.maxRetryWait {
 			return nil, failure
 		}
 		if err := o.sleep(ctx, failure.Wait); err != nil {
@@ -233,11 +297,26 @@ func (o *OpenAI) Complete(ctx context.Context, req Request) (*Response, error) {
 	}
 }
 
+// flexUnavailable reports the provider's answer that the flex tier has no
+// capacity for now: a 429 that is neither a rate limit nor a quota (OpenAI:
+// "429 Resource Unavailable", not charged).
+func flexUnavailable(f *APIError) bool {
+	if f.StatusCode != http.StatusTooManyRequests {
+		return false
+	}
+	switch f.Code {
+	case "rate_limit_exceeded", "insufficient_quota":
+		return false
+	}
+	return f.Type != "insufficient_quota"
+}
+
 // attempt makes one HTTP request. It returns the response, or the
 // provider failure, or the context's error.
 func (o *OpenAI) attempt(ctx context.Context, req Request, ccr openai.ChatCompletionRequest, charge, attempt int) (*Response, *APIError, error) {
-	obs := Observation{Model: req.Model, Attempt: attempt}
-	release, waited, err := o.limits.acquire(ctx, charge)
+	model := req.Model
+	obs := Observation{Model: model, Attempt: attempt}
+	t, waited, err := o.limits.acquire(ctx, charge)
 	obs.LimitWait = waited
 	if err != nil {
 		obs.ErrorCode = "context_canceled"
@@ -245,15 +324,25 @@ func (o *OpenAI) attempt(ctx context.Context, req Request, ccr openai.ChatComple
 		return nil, nil, fmt.Errorf("wait for LLM rate limits: %w", err)
 	}
 	ex := &exchange{
-		temperatureZero: !isReasoningModel(req.Model),
+		temperatureZero: !isReasoningModel(model),
 		cacheKey:        req.CacheKey,
 		cacheRetention:  req.CacheRetention,
 	}
+	timeout := DefaultHTTPTimeout
+	if ccr.ServiceTier == openai.ServiceTierFlex {
+		timeout = o.flexTimeout
+	}
+	attemptCtx, cancel := context.WithTimeout(withExchange(ctx, ex), timeout)
 	start := o.now()
-	out, err := o.client.CreateChatCompletion(withExchange(ctx, ex), ccr)
+	out, err := o.client.CreateChatCompletion(attemptCtx, ccr)
+	cancel()
 	obs.Latency = o.now().Sub(start)
-	release()
 	obs.StatusCode = ex.statusCode
+	if ex.statusCode != 0 {
+		wait, ok := ex.retryAfter(o.now())
+		o.limits.observe(t, ex.header, ex.statusCode, wait, ok)
+	}
+	t.release()
 
 	if err != nil {
 		if ctx.Err() != nil {
@@ -281,9 +370,10 @@ func (o *OpenAI) attempt(ctx context.Context, req Request, ccr openai.ChatComple
 	choice := out.Choices[0]
 	resp := &Response{
 		Content:      choice.Message.Content,
-		Model:        orDefault(out.Model, req.Model),
+		Model:        orDefault(out.Model, model),
 		FinishReason: string(choice.FinishReason),
 		Refusal:      choice.Message.Refusal,
+		ServiceTier:  answeredTier(ccr.ServiceTier, out.ServiceTier),
 		Usage:        parseUsage(ex.body),
 		Latency:      obs.Latency,
 		RequestID:    ex.header.Get("x-request-id"),
@@ -291,6 +381,12 @@ func (o *OpenAI) attempt(ctx context.Context, req Request, ccr openai.ChatComple
 	obs.Usage = resp.Usage
 	o.observe(obs)
 	return resp, nil, nil
+}
+
+// answeredTier is the tier the provider says it served the request at, or
+// the one requested when it does not say.
+func answeredTier(requested, answered openai.ServiceTier) string {
+	return string(orDefault(answered, orDefault(requested, TierDefault)))
 }
 
 // classify turns a go-openai error into an APIError and decides whether it
@@ -359,7 +455,7 @@ func (o *OpenAI) backoff(attempt int) time.Duration {
 // chatRequest maps our request to go-openai's. Temperature, prompt cache
 // key and retention are added by the body rewriter.
 func chatRequest(req Request) openai.ChatCompletionRequest {
-	ccr := openai.ChatCompletionRequest{Model: req.Model}
+	ccr := openai.ChatCompletionRequest{Model: req.Model, ServiceTier: openai.ServiceTier(req.ServiceTier)}
 	for _, m := range req.Messages {
 		ccr.Messages = append(ccr.Messages, openai.ChatCompletionMessage{Role: m.Role, Content: m.Content})
 	}
