@@ -47,6 +47,10 @@ type Plan struct {
 	QC *QC `json:"qc,omitempty"`
 	// Cache configures provider prompt caching for this agent's requests.
 	Cache Cache `json:"cache,omitempty"`
+	// ServiceTier is sent as the requests' service_tier: "flex" for
+	// OpenAI's cheaper, slower flex processing. Empty: the provider's
+	// default tier.
+	ServiceTier string `json:"service_tier,omitempty"`
 	// Integrations receive the call's results after it is finalized.
 	Integrations []Integration `json:"integrations,omitempty"`
 	// Retention says when personal data is purged and soft-deleted calls are
@@ -70,6 +74,9 @@ type Analysis struct {
 	// Skip sets the thresholds below which a call gets an auto disposition
 	// and no LLM request.
 	Skip Skip `json:"skip,omitempty"`
+	// MaxTokens is the output budget of every analysis request, replacing
+	// the one postcall sizes from the answers' history. 0: postcall's.
+	MaxTokens int `json:"max_tokens,omitempty"`
 }
 
 // Field is one typed structured-output field.
@@ -99,6 +106,9 @@ type QC struct {
 	Checklist []ChecklistItem `json:"checklist"`
 	// PassScore is the lowest final_score that counts as passed. Default 7.
 	PassScore int `json:"pass_score,omitempty"`
+	// MaxTokens is the output budget of every QC request, replacing the one
+	// postcall sizes from the answers' history. 0: postcall's.
+	MaxTokens int `json:"max_tokens,omitempty"`
 }
 
 // ChecklistItem is one QC item. The model returns passed+evidence per item;
@@ -309,6 +319,11 @@ func (p *Plan) Validate() error {
 	default:
 		return fmt.Errorf("cache.retention: %q must be 24h or in_memory", p.Cache.Retention)
 	}
+	switch p.ServiceTier {
+	case "", "flex":
+	default:
+		return fmt.Errorf("service_tier: %q must be flex (or absent for the default tier)", p.ServiceTier)
+	}
 	names := map[string]bool{}
 	for n, in := range p.Integrations {
 		if in.Name == "" {
@@ -399,6 +414,17 @@ func (a *Analysis) validate() error {
 	if d := a.Skip.MinDuration; d != nil && *d < 0 {
 		return fmt.Errorf("skip.min_duration: %g must not be negative", *d)
 	}
+	return validateMaxTokens(a.MaxTokens)
+}
+
+// MaxPlanTokens is the largest output budget a plan may set: the largest
+// output of current OpenAI models.
+const MaxPlanTokens = 128_000
+
+func validateMaxTokens(n int) error {
+	if n < 0 || n > MaxPlanTokens {
+		return fmt.Errorf("max_tokens: %d must be between 1 and %d (absent: sized from the answers)", n, MaxPlanTokens)
+	}
 	return nil
 }
 
@@ -436,7 +462,7 @@ func (q *QC) validate() error {
 	if q.PassScore < 1 || q.PassScore > 10 {
 		return fmt.Errorf("pass_score: %d must be between 1 and 10", q.PassScore)
 	}
-	return nil
+	return validateMaxTokens(q.MaxTokens)
 }
 
 // Canonical is the plan's canonical JSON: two plans with the same canonical

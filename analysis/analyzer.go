@@ -12,15 +12,19 @@ import (
 	"github.com/postcall/postcall/agent"
 )
 
-// DefaultMaxOutputTokens is the answer budget of analysis and QC requests
-// when Analyzer.MaxOutputTokens is 0. Reasoning models spend part of it on
-// reasoning; raise it for them.
+// DefaultMaxOutputTokens is the full answer budget of analysis and QC
+// requests when Analyzer.MaxOutputTokens is 0 (see the output budgets in
+// budget.go). Reasoning models spend part of it on reasoning; raise it for
+// them.
 const DefaultMaxOutputTokens = 4096
 
-// Purposes of a request within one run.
+// Purposes of a request within one run: the first request, the same request
+// again with the full output budget after the answer was cut off, and the
+// repair request after an invalid answer.
 const (
-	PurposeInitial = "initial"
-	PurposeRepair  = "repair"
+	PurposeInitial    = "initial"
+	PurposeFullBudget = "full_budget"
+	PurposeRepair     = "repair"
 )
 
 // Analyzer runs an agent plan's analysis and QC prompts through a Model. It
@@ -32,7 +36,10 @@ type Analyzer struct {
 	// DefaultModel is used when the plan names no model. Required unless
 	// every plan names one.
 	DefaultModel string
-	// MaxOutputTokens caps each answer. Default DefaultMaxOutputTokens.
+	// MaxOutputTokens is the full output budget: the most any answer may
+	// take, and what a cut-off answer is retried with. Requests start with
+	// less when the plan's history or schema says answers take less.
+	// Default DefaultMaxOutputTokens.
 	MaxOutputTokens int
 	// ContextWindow returns a model's context window in tokens. Default
 	// the package's ContextWindow table.
@@ -41,10 +48,12 @@ type Analyzer struct {
 	prefixes prefixCache
 }
 
-// prefix is the static part of a plan's requests of one kind.
+// prefix is the static part of a plan's requests of one kind, and the bound
+// its schema puts on an answer's tokens.
 type prefix struct {
 	system string
 	schema json.RawMessage
+	bound  int
 }
 
 // prefixCache keeps the static prefix of the plans an Analyzer has seen,
@@ -80,14 +89,25 @@ func (c *prefixCache) get(section any, build func() prefix) prefix {
 // RequestRecord is one LLM request of a run, kept even when the run fails
 // because the tokens were paid for.
 type RequestRecord struct {
-	// Purpose is PurposeInitial or PurposeRepair.
+	// Purpose is PurposeInitial, PurposeFullBudget or PurposeRepair.
 	Purpose string `json:"purpose"`
 	// Model is the model as answered, or as requested when the request
 	// failed.
-	Model     string        `json:"model"`
-	Usage     Usage         `json:"usage"`
-	Latency   time.Duration `json:"latency"`
-	RequestID string        `json:"request_id,omitempty"`
+	Model string `json:"model"`
+	// MaxTokens is the output budget the request was sent with.
+	MaxTokens int `json:"max_tokens"`
+	// FinishReason is the provider's finish_reason ("stop", "length");
+	// empty when the request failed.
+	FinishReason string `json:"finish_reason,omitempty"`
+	// ServiceTier is the tier that served the request (Response.ServiceTier);
+	// empty when the request failed.
+	ServiceTier string `json:"service_tier,omitempty"`
+	// FlexFallback says a flex request was served at the default tier
+	// because flex had no capacity.
+	FlexFallback bool          `json:"flex_fallback,omitempty"`
+	Usage        Usage         `json:"usage"`
+	Latency      time.Duration `json:"latency"`
+	RequestID    string        `json:"request_id,omitempty"`
 	// Err is the request's failure, empty on success. It never holds
 	// prompt text.
 	Err string `json:"error,omitempty"`
@@ -137,12 +157,14 @@ func (a *Analyzer) Analyze(ctx context.Context, plan *agent.Plan, version int, i
 		return res, fmt.Errorf("analysis request for call %s: agent %s has no analysis prompt", in.CallID, plan.ID)
 	}
 	pre := a.prefixes.get(plan.Analysis, func() prefix {
-		return prefix{system: analysisSystem(plan.Analysis), schema: AnalysisSchema(plan.Analysis)}
+		return prefix{system: analysisSystem(plan.Analysis), schema: AnalysisSchema(plan.Analysis), bound: analysisBound(plan.Analysis)}
 	})
 	spec := runSpec{
-		kind:   KindAnalysis,
-		system: pre.system,
-		schema: Schema{Name: analysisSchemaName, Definition: pre.schema},
+		kind:      KindAnalysis,
+		system:    pre.system,
+		schema:    Schema{Name: analysisSchemaName, Definition: pre.schema},
+		maxTokens: plan.Analysis.MaxTokens,
+		bound:     pre.bound,
 		validate: func(content string) []string {
 			fields, v := validateAnalysis(plan.Analysis, content)
 			res.Fields = fields
@@ -167,12 +189,14 @@ func (a *Analyzer) QC(ctx context.Context, plan *agent.Plan, version int, in Inp
 		return res, fmt.Errorf("qc request for call %s: agent %s has no qc prompt", in.CallID, plan.ID)
 	}
 	pre := a.prefixes.get(plan.QC, func() prefix {
-		return prefix{system: qcSystem(plan.QC), schema: QCSchema(plan.QC)}
+		return prefix{system: qcSystem(plan.QC), schema: QCSchema(plan.QC), bound: qcBound(plan.QC)}
 	})
 	spec := runSpec{
-		kind:   KindQC,
-		system: pre.system,
-		schema: Schema{Name: qcSchemaName, Definition: pre.schema},
+		kind:      KindQC,
+		system:    pre.system,
+		schema:    Schema{Name: qcSchemaName, Definition: pre.schema},
+		maxTokens: plan.QC.MaxTokens,
+		bound:     pre.bound,
 		validate: func(content string) []string {
 			items, v := validateQC(plan.QC, content)
 			res.Items = items
@@ -195,14 +219,19 @@ type runSpec struct {
 	kind   string
 	system string
 	schema Schema
+	// maxTokens is the plan's own output budget; 0: none.
+	maxTokens int
+	// bound is the schema's bound on an answer's tokens.
+	bound int
 	// validate checks an answer, keeps its parsed form and returns the
 	// violations.
 	validate func(content string) []string
 }
 
-// run sends the initial request and, when its answer is invalid, one repair
-// request sharing the same prefix. It appends a record per request sent and
-// returns the model as last answered.
+// run sends the initial request and, when its answer is cut off at a budget
+// below the full one, the same request once with the full budget; when the
+// answer is invalid, one repair request sharing the same prefix. It appends
+// a record per request sent and returns the model as last answered.
 func (a *Analyzer) run(ctx context.Context, plan *agent.Plan, version int, in Input, spec runSpec, records *[]RequestRecord) (string, error) {
 	if a.Model == nil {
 		return "", errors.New("analyzer has no model")
@@ -211,14 +240,16 @@ func (a *Analyzer) run(ctx context.Context, plan *agent.Plan, version int, in In
 	if model == "" {
 		return "", fmt.Errorf("agent %s names no model and there is no default model", plan.ID)
 	}
+	budget := a.outputBudget(model, spec.maxTokens, spec.bound, in.History)
 	req := Request{
 		Model: model,
 		Messages: []Message{
 			{Role: RoleSystem, Content: spec.system},
 			{Role: RoleUser, Content: callMessage(in)},
 		},
-		Schema:    &spec.schema,
-		MaxTokens: orDefault(a.MaxOutputTokens, DefaultMaxOutputTokens),
+		Schema:      &spec.schema,
+		MaxTokens:   budget.initial,
+		ServiceTier: plan.ServiceTier,
 	}
 	if plan.Cache.Enabled {
 		req.CacheKey = CacheKey(plan.ID, version, spec.kind)
@@ -226,19 +257,31 @@ func (a *Analyzer) run(ctx context.Context, plan *agent.Plan, version int, in In
 	}
 
 	answered := model
-	for _, purpose := range []string{PurposeInitial, PurposeRepair} {
+	purpose := PurposeInitial
+	for {
 		if err := a.checkContext(req); err != nil {
 			return answered, err
 		}
 		resp, err := a.Model.Complete(ctx, req)
 		if err != nil {
-			*records = append(*records, RequestRecord{Purpose: purpose, Model: model, Err: err.Error()})
+			*records = append(*records, RequestRecord{Purpose: purpose, Model: model, MaxTokens: req.MaxTokens, Err: err.Error()})
 			return answered, err
 		}
 		answered = orDefault(resp.Model, model)
 		*records = append(*records, RequestRecord{
-			Purpose: purpose, Model: answered, Usage: resp.Usage, Latency: resp.Latency, RequestID: resp.RequestID,
+			Purpose: purpose, Model: answered, MaxTokens: req.MaxTokens, FinishReason: resp.FinishReason,
+			ServiceTier: resp.ServiceTier, FlexFallback: resp.FlexFallback,
+			Usage: resp.Usage, Latency: resp.Latency, RequestID: resp.RequestID,
 		})
+		last := &(*records)[len(*records)-1]
+		if resp.FinishReason == "length" && req.MaxTokens < budget.full {
+			last.Err = fmt.Sprintf("answer cut off at the output budget of %d tokens; sent again with %d", req.MaxTokens, budget.full)
+			req.MaxTokens = budget.full
+			if purpose != PurposeRepair {
+				purpose = PurposeFullBudget
+			}
+			continue
+		}
 		violations := answerProblems(resp)
 		if violations == nil {
 			violations = spec.validate(resp.Content)
@@ -247,17 +290,17 @@ func (a *Analyzer) run(ctx context.Context, plan *agent.Plan, version int, in In
 			return answered, nil
 		}
 		if purpose == PurposeRepair {
-			(*records)[len(*records)-1].Err = "invalid output"
+			last.Err = "invalid output"
 			return answered, &InvalidOutputError{Kind: spec.kind, Violations: violations}
 		}
-		(*records)[len(*records)-1].Err = "invalid output, repair requested"
+		last.Err = "invalid output, repair requested"
 		// Same prefix, then the bad answer and what is wrong with it.
 		req.Messages = append(req.Messages,
 			Message{Role: RoleAssistant, Content: resp.Content},
 			Message{Role: RoleUser, Content: repairMessage(violations)},
 		)
+		purpose = PurposeRepair
 	}
-	panic("unreachable")
 }
 
 // answerProblems reports answers that cannot be valid whatever their text.

@@ -20,7 +20,7 @@ func TestAnalysisRequestShape(t *testing.T) {
 	a, _ := newAnalyzer(t, srv)
 	plan := testPlan()
 
-	_, err := a.Analyze(context.Background(), plan, 3, testInput("Dana Smith", "Yes, sign me up for 12 seats."))
+	res, err := a.Analyze(context.Background(), plan, 3, testInput("Dana Smith", "Yes, sign me up for 12 seats."))
 	require.NoError(t, err)
 	reqs := srv.Requests()
 	require.Len(t, reqs, 1)
@@ -30,8 +30,11 @@ func TestAnalysisRequestShape(t *testing.T) {
 	require.Equal(t, "Bearer "+srv.APIKey, req.Header.Get("Authorization"))
 	// temperature 0 must be in the body itself: go-openai drops it.
 	require.Equal(t, "0", string(req.Fields["temperature"]))
+	// Without history the output budget is the schema's bound, far below
+	// the full 4,096 (see budget_test.go).
 	require.NotNil(t, req.MaxTokens)
-	require.Equal(t, analysis.DefaultMaxOutputTokens, *req.MaxTokens)
+	require.Less(t, *req.MaxTokens, analysis.DefaultMaxOutputTokens)
+	require.Equal(t, res.Requests[0].MaxTokens, *req.MaxTokens)
 	require.Nil(t, req.MaxCompletionTokens)
 	require.Equal(t, analysis.CacheKey(plan.ID, 3, analysis.KindAnalysis), *req.PromptCacheKey)
 	require.Equal(t, "24h", *req.PromptCacheRetention)
@@ -329,7 +332,7 @@ func TestRefusalAndTruncationAreRepaired(t *testing.T) {
 		{"refusal", func(*openaitest.Request) openaitest.Reply {
 			return openaitest.Reply{Refusal: "I can't help with that."}
 		}, "refusal"},
-		{"cut at max tokens", func(*openaitest.Request) openaitest.Reply {
+		{"cut at the plan's max tokens", func(*openaitest.Request) openaitest.Reply {
 			return openaitest.Reply{Content: `{"summary": "a long`, FinishReason: "length"}
 		}, "cut off at the output token limit"},
 	} {
@@ -338,7 +341,11 @@ func TestRefusalAndTruncationAreRepaired(t *testing.T) {
 			srv := openaitest.NewServer(t)
 			srv.Script(tc.first, openaitest.Valid())
 			a, _ := newAnalyzer(t, srv)
-			res, err := a.Analyze(context.Background(), testPlan(), 1, testInput("Dana", "Yes"))
+			// The plan's own budget is the full budget: a cut-off answer
+			// gets a repair request, not a second one with more tokens.
+			plan := testPlan()
+			plan.Analysis.MaxTokens = 600
+			res, err := a.Analyze(context.Background(), plan, 1, testInput("Dana", "Yes"))
 			require.NoError(t, err)
 			require.Len(t, res.Requests, 2)
 			require.Contains(t, srv.Requests()[1].Messages[3].Content, tc.message)
@@ -433,11 +440,13 @@ func TestContextTooLongSendsNothing(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, srv.Len())
 
-	// The output budget counts: a window that fits the prompt but not the
-	// answer refuses too.
-	prompt := analysis.EstimateTokens(analysis.Request{Model: "m", Messages: []analysis.Message{{Role: "user", Content: "x"}}})
-	small := &analysis.Analyzer{Model: a.Model, DefaultModel: a.DefaultModel, MaxOutputTokens: 1000,
-		ContextWindow: func(string) int { return prompt + 999 }}
+	// The output budget counts: a window that fits the prompt and the sized
+	// budget but not the plan's own refuses.
+	small := &analysis.Analyzer{Model: a.Model, DefaultModel: a.DefaultModel,
+		ContextWindow: func(string) int { return 5000 }}
+	_, err = small.QC(context.Background(), plan, 1, testInput("Dana", "Yes"))
+	require.NoError(t, err)
+	plan.QC.MaxTokens = 5000
 	_, err = small.QC(context.Background(), plan, 1, testInput("Dana", "Yes"))
 	require.ErrorIs(t, err, analysis.ErrContextTooLong)
 }

@@ -44,6 +44,9 @@ type Input struct {
 	FunctionOutput json.RawMessage
 	// Transcript is the conversation in order.
 	Transcript []Turn
+	// History is what this plan version's stored answers of the run's kind
+	// took; it sizes the output budget and is not sent. Zero: none yet.
+	History History
 }
 
 // Turn is one transcript turn.

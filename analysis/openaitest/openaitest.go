@@ -50,6 +50,7 @@ type Server struct {
 	fallback Responder
 	requests []Request
 	cache    *cacheEmulator // nil = off
+	limits   *rateLimiter   // nil = off
 	nextID   int
 }
 
@@ -155,6 +156,7 @@ type Request struct {
 	ResponseFormat       *ResponseFormat `json:"response_format"`
 	PromptCacheKey       *string         `json:"prompt_cache_key"`
 	PromptCacheRetention *string         `json:"prompt_cache_retention"`
+	ServiceTier          *string         `json:"service_tier"`
 
 	// Status is the HTTP status the server answered with; 0 while the
 	// answer is pending or when the client went away first.
@@ -302,6 +304,13 @@ func RateLimited(wait time.Duration) Responder {
 	}
 }
 
+// FlexUnavailable answers what OpenAI answers a flex request it has no
+// capacity for: 429 "Resource Unavailable", which is not charged.
+func FlexUnavailable() Responder {
+	return Status(http.StatusTooManyRequests, "server_error", "resource_unavailable",
+		"Resource unavailable. Please try again later or use the default service tier.")
+}
+
 // InsufficientQuota answers 429 insufficient_quota, which must not be
 // retried.
 func InsufficientQuota() Responder {
@@ -380,9 +389,24 @@ func (s *Server) reply(ctx context.Context, req *Request, decodeErr error, respo
 	default:
 		if problem := checkRequest(req); problem != "" {
 			rep = errorReply(http.StatusBadRequest, "invalid_request_error", "invalid_request", problem)
-		} else {
-			rep = responder(req)
+			break
 		}
+		if s.limits != nil {
+			limited, header := s.limits.admit(req)
+			if limited != nil {
+				rep = *limited
+				break
+			}
+			rep = responder(req)
+			if rep.Header == nil {
+				rep.Header = http.Header{}
+			}
+			for k, v := range header {
+				rep.Header[k] = v
+			}
+			break
+		}
+		rep = responder(req)
 	}
 	if rep.Delay > 0 {
 		t := time.NewTimer(rep.Delay)
