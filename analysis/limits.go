@@ -102,6 +102,8 @@ func (l *limits) acquire(ctx context.Context, tokens int) (*ticket, time.Duratio
 		return nil, l.now().Sub(start), err
 	}
 	t.sent = l.now()
+	l.requests.markSent(&t.requests)
+	l.tokens.markSent(&t.tokens)
 	return t, t.sent.Sub(start), nil
 }
 
@@ -179,10 +181,14 @@ func (l *limits) observe(t *ticket, header http.Header, status int, retryAfter t
 }
 
 // Tuning of the share estimate: how fast the estimate of other clients'
-// consumption follows what the headers show, and the least share of the
-// provider's rate a client keeps, so that it still sends and learns.
+// consumption follows what the headers show; the share of the provider's
+// limit all of a key's clients together aim at (each takes the aim less
+// what it sees the others spend, so together they settle on it, and the
+// rest absorbs their estimates' noise instead of 429s); and the least share
+// a client keeps, so that it still sends and learns.
 const (
 	othersTimeConstant = 2 * time.Second
+	aimedUtilization   = 0.95
 	minShare           = 0.05
 )
 
@@ -199,14 +205,15 @@ type bucket struct {
 	rate         float64 // refill per second: our share of the limit
 	tokens       float64
 	last         time.Time
-	charged      float64 // every charge so far, cumulative
-	lowered      float64 // every downward correction so far, cumulative
+	charged      float64 // every reservation so far, cumulative
+	sentTotal    float64 // every reservation sent so far, cumulative
+	lowered      float64 // every correction so far, cumulative: down positive, up negative
 	holdUntil    time.Time
 
 	// The provider's last report, of the latest request sent that got one.
 	seen          bool
 	seenSent      time.Time
-	seenCharged   float64
+	seenSentTotal float64
 	seenRemaining float64
 	// capacity is the most the provider's bucket was seen to hold.
 	capacity float64
@@ -217,7 +224,7 @@ type bucket struct {
 // mark is what one reservation took, for its observation and cancellation.
 type mark struct {
 	n       float64
-	charged float64 // bucket.charged after this reservation
+	sent    float64 // bucket.sentTotal once this reservation was sent
 	lowered float64 // bucket.lowered the reservation has waited for
 }
 
@@ -251,7 +258,7 @@ func (b *bucket) reserve(n float64, now time.Time) (mark, time.Duration) {
 	n = min(n, b.burst)
 	b.tokens -= n
 	b.charged += n
-	m := mark{n: n, charged: b.charged, lowered: b.lowered}
+	m := mark{n: n, lowered: b.lowered}
 	var d time.Duration
 	if b.tokens < 0 {
 		d = seconds(-b.tokens / b.rate)
@@ -260,13 +267,26 @@ func (b *bucket) reserve(n float64, now time.Time) (mark, time.Duration) {
 }
 
 // extraWait is the further wait of a reservation that has slept its delay:
-// the downward corrections made since, and what is left of a hold.
+// the net downward corrections made since, and what is left of a hold.
 func (b *bucket) extraWait(m *mark, now time.Time) time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	d := seconds((b.lowered - m.lowered) / b.rate)
 	m.lowered = b.lowered
 	return max(d, b.holdUntil.Sub(now))
+}
+
+// markSent records that the reservation's request leaves now: requests
+// reach the provider about in the order they leave, so a report of the
+// provider counts the requests sent before its own and none sent after.
+func (b *bucket) markSent(m *mark) {
+	if b == nil || m.n == 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.sentTotal += m.n
+	m.sent = b.sentTotal
 }
 
 // cancel gives back a reservation that was not sent.
@@ -278,6 +298,7 @@ func (b *bucket) cancel(m mark, now time.Time) {
 	defer b.mu.Unlock()
 	b.advance(now)
 	b.tokens = min(b.burst, b.tokens+m.n)
+	b.charged -= m.n
 }
 
 // observe brings the bucket in step with the provider's report p on the
@@ -302,7 +323,7 @@ func (b *bucket) observe(m mark, sent time.Time, p providerLimit, rejected bool,
 	if !p.hasRemaining {
 		return
 	}
-	ours := m.charged - b.seenCharged // ours between the two reports, this one included
+	ours := m.sent - b.seenSentTotal // ours between the two reports, this one included
 	if rejected {
 		ours -= m.n // the provider charges no rejected request
 		b.capacity = max(b.capacity, p.remaining)
@@ -311,30 +332,32 @@ func (b *bucket) observe(m mark, sent time.Time, p providerLimit, rejected bool,
 	}
 	if b.seen && sent.After(b.seenSent) {
 		// What the provider's bucket would hold now had only we spent
-		// since its last report; the rest went to other clients.
+		// since its last report; the rest went to other clients. Our
+		// requests reach the provider in another order than we reserved
+		// them, so one report may show too much foreign spending and the
+		// next as much too little: the estimate keeps the sign and
+		// averages it out.
 		dt := sent.Sub(b.seenSent).Seconds()
 		predicted := min(b.capacity, b.seenRemaining+providerRate*dt) - ours
-		foreign := max(0, predicted-p.remaining)
+		foreign := predicted - p.remaining
 		w := 1 - math.Exp(-dt/othersTimeConstant.Seconds())
 		b.others += w * (foreign/dt - b.others)
 	}
 	if !b.seen || !sent.Before(b.seenSent) {
-		b.seen, b.seenSent, b.seenCharged, b.seenRemaining = true, sent, m.charged, p.remaining
+		b.seen, b.seenSent, b.seenSentTotal, b.seenRemaining = true, sent, m.sent, p.remaining
 	}
 	share := 1.0
 	if providerRate > 0 {
-		share = min(1, max(minShare, (providerRate-b.others)/providerRate))
+		share = min(1, max(minShare, aimedUtilization-max(0, b.others)/providerRate))
 	}
 	b.rate = min(b.limit/60, providerRate*share)
 	// Our share of what the provider has left, plus our refill since the
-	// report, minus what we reserved after the reported request.
-	target := share*p.remaining + b.rate*now.Sub(sent).Seconds() - (b.charged - m.charged)
+	// report, minus what we sent after the reported request or reserved
+	// and not sent yet.
+	target := share*p.remaining + b.rate*now.Sub(sent).Seconds() - (b.charged - m.sent)
 	target = min(target, b.burst)
-	switch {
-	case target < b.tokens:
+	if target < b.tokens || !now.Before(b.holdUntil) {
 		b.lowered += b.tokens - target
-		b.tokens = target
-	case !now.Before(b.holdUntil):
 		b.tokens = target
 	}
 }

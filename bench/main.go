@@ -12,7 +12,12 @@
 //     child process;
 //   - cache: the share of prompt tokens read from the cache over 500 calls of
 //     one agent, against a fake applying OpenAI's caching rule, compared to
-//     the ideal (target: >= 95% of it).
+//     the ideal (target: >= 95% of it);
+//   - limits: against a fake provider enforcing RPM and TPM as OpenAI does,
+//     tokens accepted per (simulated) minute against its limit (target >=
+//     90%) and the share of requests answered 429 (target < 1%), for one
+//     worker and three sharing the limit; runs per minute with sized output
+//     budgets against the old fixed max_tokens of 4,096.
 //
 // Numbers are reported, never asserted. Everything runs against a real
 // PostgreSQL (-db, default BENCH_DATABASE_URL or postcall_bench on
@@ -22,7 +27,7 @@
 //
 // Usage:
 //
-//	go run ./bench [-run pipeline,model,cache] [-cpuprofile FILE] [-sqlprofile] [flags]
+//	go run ./bench [-run pipeline,model,cache,purge,limits] [-cpuprofile FILE] [-sqlprofile] [flags]
 //
 // `go run ./bench -h` lists the flags.
 package main
@@ -72,6 +77,9 @@ type options struct {
 
 	purgeCalls      int
 	purgeIngestRate float64
+
+	limitsWindow   time.Duration
+	limitsDuration time.Duration
 }
 
 func main() {
@@ -151,7 +159,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		dbURL = defaultDatabaseURL
 	}
 	fs.StringVar(&o.dbURL, "db", dbURL, "PostgreSQL URL of the benchmark database, created when missing (env BENCH_DATABASE_URL)")
-	fs.StringVar(&o.run, "run", "all", "comma-separated scenarios to run: pipeline, model, cache, purge")
+	fs.StringVar(&o.run, "run", "all", "comma-separated scenarios to run: pipeline, model, cache, purge, limits")
 	fs.StringVar(&o.results, "results", "bench/RESULTS.md", "results file to write; empty: none. Without this flag, only a run of every scenario writes it")
 	fs.IntVar(&o.ingesters, "ingesters", 4, "goroutines ingesting calls (inserting no-op jobs) concurrently")
 	fs.IntVar(&o.poolMaxConns, "pool-max-conns", 0, "connections per pool; 0: the worker's default (POSTCALL_DB_MAX_CONNS, 32)")
@@ -169,6 +177,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.cacheConcurrency, "cache-concurrency", 16, "cache: LLM concurrency (the worker's default)")
 	fs.IntVar(&o.purgeCalls, "purge-calls", 200_000, "purge: due calls to purge")
 	fs.Float64Var(&o.purgeIngestRate, "purge-ingest-rate", 50, "purge: calls ingested per second while measuring ingest latency")
+	fs.DurationVar(&o.limitsWindow, "limits-window", 10*time.Second, "limits: the fake provider's simulated minute; the warm-up is two")
+	fs.DurationVar(&o.limitsDuration, "limits-duration", 40*time.Second, "limits: measured time after the warm-up")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -188,9 +198,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 			return o, fmt.Errorf("-%s: %d must be positive", f.name, f.v)
 		}
 	}
-	if o.poolMaxConns < 0 || o.modelLatency <= 0 || o.modelDuration <= 0 || o.timeout <= 0 || o.purgeIngestRate <= 0 {
-		return o, errors.New("-pool-max-conns must not be negative; -model-latency, -model-duration, -timeout " +
-			"and -purge-ingest-rate must be positive")
+	if o.poolMaxConns < 0 || o.modelLatency <= 0 || o.modelDuration <= 0 || o.timeout <= 0 || o.purgeIngestRate <= 0 ||
+		o.limitsWindow <= 0 || o.limitsDuration <= 0 {
+		return o, errors.New("-pool-max-conns must not be negative; -model-latency, -model-duration, -timeout, " +
+			"-purge-ingest-rate, -limits-window and -limits-duration must be positive")
 	}
 	return o, nil
 }

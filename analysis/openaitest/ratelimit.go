@@ -32,6 +32,9 @@ type Admission struct {
 	Charge int
 	// Limited says it was answered 429.
 	Limited bool
+	// Remaining is what the token bucket held after the request (-1
+	// without a TPM limit).
+	Remaining float64
 }
 
 // WithRateLimits makes the server enforce RPM and TPM the way OpenAI does:
@@ -132,7 +135,13 @@ func (r *rateLimiter) admit(req *Request) (*Reply, http.Header) {
 	r.requests.refill(now)
 	r.tokens.refill(now)
 	wait := max(r.requests.short(1), r.tokens.short(float64(charge)))
-	r.log = append(r.log, Admission{At: now, Charge: charge, Limited: wait > 0})
+	adm := Admission{At: now, Charge: charge, Limited: wait > 0, Remaining: -1}
+	defer func() {
+		if r.tokens != nil {
+			adm.Remaining = r.tokens.level
+		}
+		r.log = append(r.log, adm)
+	}()
 	if wait > 0 {
 		what, limit, used := "requests per min (RPM)", r.requests, 1.0
 		if r.tokens.short(float64(charge)) > 0 {
