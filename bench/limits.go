@@ -46,11 +46,11 @@ type limitsRun struct {
 	carried float64
 	// retried counts answers cut off at the sized budget and sent again
 	// with the full one.
-	retried int64
-	runs              int64
-	completion        int64 // completion tokens of the answers
-	reserved          int64 // max_tokens of the same requests
-	failures          int64 // runs that ended in an error (after the client's retries)
+	retried    int64
+	runs       int64
+	completion int64 // completion tokens of the answers
+	reserved   int64 // max_tokens of the same requests
+	failures   int64 // runs that ended in an error (after the client's retries)
 }
 
 // runLimits measures how much of a provider's rate limit postcall uses.
