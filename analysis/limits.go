@@ -148,6 +148,12 @@ func (l *limits) wait(ctx context.Context, b *bucket, n float64) (mark, error) {
 	return m, nil
 }
 
+// unanswered ends a request that got no answer (network error, timeout).
+func (l *limits) unanswered(t *ticket) {
+	l.requests.done(t.requests)
+	l.tokens.done(t.tokens)
+}
+
 // observe brings the buckets in step with an answer's rate-limit headers.
 // status is the answer's HTTP status; retryAfter is the provider's
 // suggested wait, when it gave one.
@@ -180,16 +186,18 @@ func (l *limits) observe(t *ticket, header http.Header, status int, retryAfter t
 	l.tokens.observe(t.tokens, t.sent, tok, rejected, hold(tokShort, tok), now)
 }
 
-// Tuning of the share estimate: how fast the estimate of other clients'
-// consumption follows what the headers show; the share of the provider's
-// limit all of a key's clients together aim at (each takes the aim less
-// what it sees the others spend, so together they settle on it, and the
-// rest absorbs their estimates' noise instead of 429s); and the least share
-// a client keeps, so that it still sends and learns.
+// Tuning of the share estimate. A client's share of a key is what it spent
+// of what the key spent lately (the provider's reports show the total),
+// with older spending weighing less after shareTimeConstant. Each client
+// refills at its share of aimedUtilization of the limit, so that together
+// they settle on that aim however the key is split (had they spent more,
+// each would shrink by the same factor) and the rest absorbs their
+// estimates' noise instead of 429s; and keeps at least minShare, so that it
+// still sends and learns.
 const (
-	othersTimeConstant = 2 * time.Second
-	aimedUtilization   = 0.95
-	minShare           = 0.05
+	shareTimeConstant = 10 * time.Second
+	aimedUtilization  = 0.95
+	minShare          = 0.05
 )
 
 // bucket is one token bucket (requests or tokens) that follows the
@@ -207,6 +215,7 @@ type bucket struct {
 	last         time.Time
 	charged      float64 // every reservation so far, cumulative
 	sentTotal    float64 // every reservation sent so far, cumulative
+	inFlight     float64 // sent and not answered yet
 	lowered      float64 // every correction so far, cumulative: down positive, up negative
 	holdUntil    time.Time
 
@@ -217,8 +226,9 @@ type bucket struct {
 	seenRemaining float64
 	// capacity is the most the provider's bucket was seen to hold.
 	capacity float64
-	// others estimates what other clients of the key spend per second.
-	others float64
+	// ours and others are what we and the key's other clients spent
+	// lately, decayed with shareTimeConstant.
+	ours, others float64
 }
 
 // mark is what one reservation took, for its observation and cancellation.
@@ -286,7 +296,18 @@ func (b *bucket) markSent(m *mark) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.sentTotal += m.n
+	b.inFlight += m.n
 	m.sent = b.sentTotal
+}
+
+// done ends a sent request's time in flight.
+func (b *bucket) done(m mark) {
+	if b == nil || m.n == 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.inFlight -= m.n
 }
 
 // cancel gives back a reservation that was not sent.
@@ -311,6 +332,7 @@ func (b *bucket) observe(m mark, sent time.Time, p providerLimit, rejected bool,
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.inFlight -= m.n
 	b.advance(now)
 	if hold > 0 {
 		b.holdUntil = maxTime(b.holdUntil, now.Add(hold))
@@ -330,31 +352,38 @@ func (b *bucket) observe(m mark, sent time.Time, p providerLimit, rejected bool,
 	} else {
 		b.capacity = max(b.capacity, p.remaining+m.n)
 	}
-	if b.seen && sent.After(b.seenSent) {
+	// Reports are used in the order their requests left (m.sent counts
+	// what left before), not the order they come back in.
+	if b.seen && m.sent > b.seenSentTotal {
 		// What the provider's bucket would hold now had only we spent
 		// since its last report; the rest went to other clients. Our
-		// requests reach the provider in another order than we reserved
-		// them, so one report may show too much foreign spending and the
-		// next as much too little: the estimate keeps the sign and
-		// averages it out.
-		dt := sent.Sub(b.seenSent).Seconds()
+		// requests reach the provider in about the order they leave, not
+		// exactly: one report may show too much foreign spending and the
+		// next as much too little, so the sum keeps the sign.
+		dt := max(0, sent.Sub(b.seenSent).Seconds())
 		predicted := min(b.capacity, b.seenRemaining+providerRate*dt) - ours
 		foreign := predicted - p.remaining
-		w := 1 - math.Exp(-dt/othersTimeConstant.Seconds())
-		b.others += w * (foreign/dt - b.others)
+		keep := math.Exp(-dt / shareTimeConstant.Seconds())
+		b.ours = b.ours*keep + ours
+		b.others = b.others*keep + foreign
 	}
-	if !b.seen || !sent.Before(b.seenSent) {
+	if !b.seen || m.sent > b.seenSentTotal {
 		b.seen, b.seenSent, b.seenSentTotal, b.seenRemaining = true, sent, m.sent, p.remaining
 	}
 	share := 1.0
-	if providerRate > 0 {
-		share = min(1, max(minShare, aimedUtilization-max(0, b.others)/providerRate))
+	if others := max(0, b.others); b.ours > 0 && others > 0 {
+		share = max(minShare, b.ours/(b.ours+others))
 	}
-	b.rate = min(b.limit/60, providerRate*share)
+	b.rate = min(b.limit/60, aimedUtilization*providerRate*share)
 	// Our share of what the provider has left, plus our refill since the
-	// report, minus what we sent after the reported request or reserved
-	// and not sent yet.
-	target := share*p.remaining + b.rate*now.Sub(sent).Seconds() - (b.charged - m.sent)
+	// report, minus what we reserved and did not send yet, what is in
+	// flight, and a reserve of one request. A request in flight that
+	// reached the provider before the reported one is counted twice. What
+	// this keeps back at the provider costs no throughput (the refill rate
+	// is the same) and absorbs the requests that reach it in another order
+	// than they left and the clients' estimates of their shares adding up
+	// to a little more than the whole.
+	target := share*p.remaining + b.rate*now.Sub(sent).Seconds() - (b.charged - b.sentTotal) - b.inFlight - m.n
 	target = min(target, b.burst)
 	if target < b.tokens || !now.Before(b.holdUntil) {
 		b.lowered += b.tokens - target

@@ -341,6 +341,8 @@ func (o *OpenAI) attempt(ctx context.Context, req Request, ccr openai.ChatComple
 	if ex.statusCode != 0 {
 		wait, ok := ex.retryAfter(o.now())
 		o.limits.observe(t, ex.header, ex.statusCode, wait, ok)
+	} else {
+		o.limits.unanswered(t)
 	}
 	t.release()
 

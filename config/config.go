@@ -18,12 +18,16 @@ import (
 
 // Defaults.
 const (
-	DefaultDatabaseURL             = "postgres://postgres@127.0.0.1:5432/postcall?sslmode=disable"
-	DefaultOpenAIBaseURL           = "https://api.openai.com/v1"
-	DefaultModel                   = "gpt-4.1-mini"
-	DefaultLLMRPM                  = 500     // OpenAI tier 1 for gpt-4.1-mini
-	DefaultLLMTPM                  = 200_000 // OpenAI tier 1 for gpt-4.1-mini
-	DefaultLLMConcurrency          = 16
+	DefaultDatabaseURL    = "postgres://postgres@127.0.0.1:5432/postcall?sslmode=disable"
+	DefaultOpenAIBaseURL  = "https://api.openai.com/v1"
+	DefaultModel          = "gpt-4.1-mini"
+	DefaultLLMRPM         = 500     // OpenAI tier 1 for gpt-4.1-mini
+	DefaultLLMTPM         = 200_000 // OpenAI tier 1 for gpt-4.1-mini
+	DefaultLLMConcurrency = 16
+	// DefaultFlexFallbackAfter is how long a flex request waits out "no
+	// flex capacity" answers before it is sent at the default tier.
+	DefaultFlexFallbackAfter       = 5 * time.Minute
+	MaxFlexFallbackAfter           = time.Hour
 	DefaultRecordingURLTTL         = time.Hour
 	MaxRecordingURLTTL             = 7 * 24 * time.Hour // the SigV4 presign maximum
 	DefaultHTTPAddr                = "127.0.0.1:8080"
@@ -170,6 +174,11 @@ type LLM struct {
 	// built-in demo model answers, and its output is labelled as demo output
 	// everywhere. Default off.
 	Demo bool
+	// FlexFallbackAfter is POSTCALL_FLEX_FALLBACK_AFTER: how long a request
+	// of an agent with service_tier flex retries, with backoff, while the
+	// provider has no flex capacity, before it is sent at the default tier;
+	// 0 falls back at the first such answer. Default 5m, at most 1h.
+	FlexFallbackAfter time.Duration
 }
 
 // Configured reports whether a real endpoint is configured: a key, or a base
@@ -203,7 +212,7 @@ type S3 struct {
 // known lists every POSTCALL_ variable, so that a misspelt one fails.
 var known = map[string]bool{
 	"POSTCALL_MODEL": true, "POSTCALL_LLM_RPM": true, "POSTCALL_LLM_TPM": true,
-	"POSTCALL_LLM_CONCURRENCY": true, "POSTCALL_DEMO_MODEL": true,
+	"POSTCALL_LLM_CONCURRENCY": true, "POSTCALL_DEMO_MODEL": true, "POSTCALL_FLEX_FALLBACK_AFTER": true,
 	"POSTCALL_RECORDING_URL_TTL": true, "POSTCALL_HTTP_ADDR": true, "POSTCALL_API_TOKEN": true,
 	"POSTCALL_PURGE_SCHEDULE": true, "POSTCALL_RETENTION_SCHEDULE": true,
 	"POSTCALL_ALLOW_PRIVATE_TARGETS": true, "POSTCALL_SHUTDOWN_TIMEOUT": true, "POSTCALL_DB_MAX_CONNS": true, "POSTCALL_RESCUE_AFTER": true,
@@ -238,6 +247,8 @@ func Load(environ []string) (*Config, error) {
 			TPM:         r.positiveInt("POSTCALL_LLM_TPM", DefaultLLMTPM),
 			Concurrency: r.positiveInt("POSTCALL_LLM_CONCURRENCY", DefaultLLMConcurrency),
 			Demo:        r.flag("POSTCALL_DEMO_MODEL"),
+			FlexFallbackAfter: r.durationUpTo("POSTCALL_FLEX_FALLBACK_AFTER", DefaultFlexFallbackAfter,
+				MaxFlexFallbackAfter),
 		},
 		S3: S3{
 			Bucket:          r.str("S3_BUCKET", ""),
@@ -356,6 +367,20 @@ func (r *reader) pause(name string, def time.Duration) time.Duration {
 	d, err := time.ParseDuration(v)
 	if err != nil || d < 0 || d > time.Minute {
 		r.fail(name, "%q must be a duration from 0s to 1m, such as 100ms", v)
+		return def
+	}
+	return d
+}
+
+// durationUpTo reads a duration from 0 to most.
+func (r *reader) durationUpTo(name string, def, most time.Duration) time.Duration {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 || d > most {
+		r.fail(name, "%q must be a duration from 0s to %s, such as 5m", v, most)
 		return def
 	}
 	return d

@@ -63,6 +63,8 @@ type Service struct {
 
 	// plans caches the plan versions the jobs of this process need.
 	plans store.PlanCache
+	// histories caches what their answers took, for the output budgets.
+	histories histories
 }
 
 // PlanVersion returns one stored version of the agent's plan, from memory
@@ -166,6 +168,9 @@ func (p *Service) Execute(ctx context.Context, db DB, runID int64, complete func
 	}
 
 	in := InputFromRecord(&c.Record)
+	if in.History, err = p.histories.get(ctx, db, run.AgentID, run.PlanVersion, run.Kind); err != nil {
+		return err
+	}
 	start := time.Now()
 	var (
 		requests []analysis.RequestRecord
@@ -390,7 +395,8 @@ func storeRequests(reqs []analysis.RequestRecord) []store.LLMRequest {
 	out := make([]store.LLMRequest, len(reqs))
 	for i, q := range reqs {
 		out[i] = store.LLMRequest{
-			Purpose: q.Purpose, Model: q.Model, Latency: q.Latency, Error: q.Err,
+			Purpose: q.Purpose, Model: q.Model, Latency: q.Latency, Error: q.Err, MaxTokens: q.MaxTokens,
+			FinishReason: q.FinishReason, ServiceTier: q.ServiceTier, FlexFallback: q.FlexFallback,
 			Usage: store.Usage{Prompt: q.Usage.Prompt, Completion: q.Usage.Completion, CachedRead: q.Usage.CachedRead, CacheCreated: q.Usage.CacheCreated},
 		}
 	}

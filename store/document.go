@@ -126,6 +126,10 @@ type RunDoc struct {
 	LatencyMs   *int64     `json:"latency_ms"`
 	CreatedAt   time.Time  `json:"created_at"`
 	FinishedAt  *time.Time `json:"finished_at"`
+	// LLMRequests are the run's requests in order: output budget, finish
+	// reason, service tier (a cut-off answer sent again with the full
+	// budget, a flex request served at the default tier show here).
+	LLMRequests []RequestDoc `json:"llm_requests"`
 }
 
 // IntegrationDoc is one delivery of the call to an integration, with its
@@ -178,11 +182,16 @@ func BuildDocument(ctx context.Context, db DBTX, c *Call, opts DocumentOptions) 
 	if err != nil {
 		return nil, err
 	}
+	requests, err := CallRequests(ctx, db, c.ID)
+	if err != nil {
+		return nil, err
+	}
 	for _, run := range runs {
 		d.Runs = append(d.Runs, RunDoc{
 			ID: run.ID, Kind: run.Kind, PlanVersion: run.PlanVersion, Trigger: run.Trigger, Status: run.Status,
 			Model: run.Model, Demo: run.Demo, Score: run.Score, Error: run.Error, Tokens: tokens(run.Usage),
 			Requests: run.Requests, LatencyMs: run.LatencyMs, CreatedAt: run.CreatedAt, FinishedAt: run.FinishedAt,
+			LLMRequests: orEmpty(requests[run.ID]),
 		})
 		switch {
 		case c.AnalysisRunID != nil && run.ID == *c.AnalysisRunID:

@@ -182,6 +182,16 @@ type LLMRequest struct {
 	Usage   Usage
 	Latency time.Duration
 	Error   string
+	// MaxTokens is the output budget it was sent with; 0: unknown.
+	MaxTokens int
+	// FinishReason is the provider's ("stop", "length"); empty when the
+	// request failed.
+	FinishReason string
+	// ServiceTier is the tier that served it ("default", "flex"); empty
+	// when the request failed.
+	ServiceTier string
+	// FlexFallback says flex had no capacity and the default tier served it.
+	FlexFallback bool
 }
 
 // RunResult is what a finished run stores.
@@ -208,8 +218,13 @@ func RecordRequests(ctx context.Context, db DBTX, run *Run, reqs []LLMRequest) e
 	purposes, models, errs := make([]string, n), make([]string, n), make([]*string, n)
 	prompt, completion, cachedRead, cacheCreated := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 	msec := make([]int64, n)
+	maxTokens, finish, tiers, fallbacks := make([]*int64, n), make([]*string, n), make([]*string, n), make([]bool, n)
 	for i, q := range reqs {
 		purposes[i], models[i], errs[i] = q.Purpose, q.Model, null(q.Error)
+		if q.MaxTokens > 0 {
+			maxTokens[i] = new(int64(q.MaxTokens))
+		}
+		finish[i], tiers[i], fallbacks[i] = null(q.FinishReason), null(q.ServiceTier), q.FlexFallback
 		prompt[i], completion[i] = int64(q.Usage.Prompt), int64(q.Usage.Completion)
 		cachedRead[i], cacheCreated[i] = int64(q.Usage.CachedRead), int64(q.Usage.CacheCreated)
 		msec[i] = q.Latency.Milliseconds()
@@ -220,16 +235,18 @@ func RecordRequests(ctx context.Context, db DBTX, run *Run, reqs []LLMRequest) e
 	_, err := db.Exec(ctx, `
 		WITH requests AS (
 			INSERT INTO llm_requests (run_id, call_id, purpose, model, prompt_tokens, completion_tokens,
-				cached_read_tokens, cache_created_tokens, latency_ms, error)
+				cached_read_tokens, cache_created_tokens, latency_ms, error, max_tokens, finish_reason, service_tier,
+				flex_fallback)
 			SELECT $1, $2, r.* FROM unnest($3::text[], $4::text[], $5::int[], $6::int[], $7::int[], $8::int[],
-				$9::bigint[], $10::text[]) AS r
+				$9::bigint[], $10::text[], $16::int[], $17::text[], $18::text[], $19::bool[]) AS r
 		)
 		UPDATE analysis_runs SET prompt_tokens = prompt_tokens + $11, completion_tokens = completion_tokens + $12,
 			cached_read_tokens = cached_read_tokens + $13, cache_created_tokens = cache_created_tokens + $14,
 			requests = requests + $15
 		WHERE id = $1`,
 		run.ID, run.CallID, purposes, models, prompt, completion, cachedRead, cacheCreated, msec, errs,
-		total.Prompt, total.Completion, total.CachedRead, total.CacheCreated, len(reqs))
+		total.Prompt, total.Completion, total.CachedRead, total.CacheCreated, len(reqs),
+		maxTokens, finish, tiers, fallbacks)
 	if err != nil {
 		return fmt.Errorf("record %d LLM requests of run %d: %w", len(reqs), run.ID, err)
 	}

@@ -170,12 +170,13 @@ func newPipeline(cfg *config.Config, log *slog.Logger, links *recording.Links, m
 	switch {
 	case cfg.LLM.Configured():
 		model, err := analysis.NewOpenAI(analysis.OpenAIConfig{
-			BaseURL:     cfg.LLM.BaseURL,
-			APIKey:      cfg.LLM.APIKey,
-			RPM:         cfg.LLM.RPM,
-			TPM:         cfg.LLM.TPM,
-			Concurrency: cfg.LLM.Concurrency,
-			Observer:    observeLLM,
+			BaseURL:           cfg.LLM.BaseURL,
+			APIKey:            cfg.LLM.APIKey,
+			RPM:               cfg.LLM.RPM,
+			TPM:               cfg.LLM.TPM,
+			Concurrency:       cfg.LLM.Concurrency,
+			Observer:          observeLLM,
+			FlexFallbackAfter: flexFallbackAfter(cfg.LLM.FlexFallbackAfter),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("LLM client: %w", err)
@@ -227,4 +228,13 @@ func newLoggerAt(w io.Writer, cfg *config.Config, level slog.Level) *slog.Logger
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// flexFallbackAfter maps POSTCALL_FLEX_FALLBACK_AFTER to the client's
+// setting, where 0 means the default and a negative value "at once".
+func flexFallbackAfter(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

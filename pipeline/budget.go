@@ -1,0 +1,62 @@
+package pipeline
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/postcall/postcall/analysis"
+	"github.com/postcall/postcall/store"
+)
+
+// Output budget history: what the answers of a plan version and kind took,
+// read from the store at most once per historyTTL per plan version and kind
+// (a run's budget needs no fresher number), over the latest historyRuns runs.
+const (
+	historyTTL  = time.Minute
+	historyRuns = 500
+	// historyCacheSize bounds the cached entries; a full cache starts over.
+	historyCacheSize = 1024
+)
+
+// histories caches the answers' history of the plan versions and kinds this
+// process runs.
+type histories struct {
+	mu sync.Mutex
+	m  map[historyKey]cachedHistory
+}
+
+type historyKey struct {
+	agentID string
+	version int
+	kind    string
+}
+
+type cachedHistory struct {
+	history analysis.History
+	read    time.Time
+}
+
+// get returns the history of one plan version and kind.
+func (h *histories) get(ctx context.Context, db store.DBTX, agentID string, version int, kind string) (analysis.History, error) {
+	key := historyKey{agentID, version, kind}
+	now := time.Now()
+	h.mu.Lock()
+	c, ok := h.m[key]
+	h.mu.Unlock()
+	if ok && now.Sub(c.read) < historyTTL {
+		return c.history, nil
+	}
+	answers, tokens, err := store.CompletionHistory(ctx, db, agentID, version, kind, analysis.BudgetPercentile, historyRuns)
+	if err != nil {
+		return analysis.History{}, err
+	}
+	hist := analysis.History{Answers: answers, P99: tokens}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m == nil || len(h.m) >= historyCacheSize {
+		h.m = make(map[historyKey]cachedHistory)
+	}
+	h.m[key] = cachedHistory{history: hist, read: now}
+	return hist, nil
+}
