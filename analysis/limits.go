@@ -155,13 +155,15 @@ func (l *limits) unanswered(t *ticket) {
 }
 
 // observe brings the buckets in step with an answer's rate-limit headers.
-// status is the answer's HTTP status; retryAfter is the provider's
-// suggested wait, when it gave one.
-func (l *limits) observe(t *ticket, header http.Header, status int, retryAfter time.Duration, hasRetryAfter bool) {
+// status is the answer's HTTP status; limited says a 429 was a rate limit
+// (not flex capacity or quota), which holds the budget it ran out of until
+// its reset; retryAfter is the provider's suggested wait, when it gave one.
+func (l *limits) observe(t *ticket, header http.Header, status int, limited bool, retryAfter time.Duration, hasRetryAfter bool) {
 	if l.answered != nil {
 		l.answerOnce.Do(func() { close(l.answered) })
 	}
 	now := l.now()
+	// The provider charges no request it refuses with a 429.
 	rejected := status == http.StatusTooManyRequests
 	req, tok := readProviderLimit(header, "requests"), readProviderLimit(header, "tokens")
 	// Which budget a 429 ran out of: the one whose header says so; both
@@ -173,7 +175,7 @@ func (l *limits) observe(t *ticket, header http.Header, status int, retryAfter t
 	}
 	hold := func(short bool, p providerLimit) time.Duration {
 		switch {
-		case !rejected || !short:
+		case !limited || !short:
 			return 0
 		case hasRetryAfter:
 			return retryAfter

@@ -340,7 +340,12 @@ func (o *OpenAI) attempt(ctx context.Context, req Request, ccr openai.ChatComple
 	obs.StatusCode = ex.statusCode
 	if ex.statusCode != 0 {
 		wait, ok := ex.retryAfter(o.now())
-		o.limits.observe(t, ex.header, ex.statusCode, wait, ok)
+		// A 429 is a rate limit unless it is about quota or, on flex,
+		// capacity (see flexUnavailable).
+		code := ex.errorCode()
+		limited := ex.statusCode == http.StatusTooManyRequests && code != "insufficient_quota" &&
+			(ccr.ServiceTier != openai.ServiceTierFlex || code == "rate_limit_exceeded")
+		o.limits.observe(t, ex.header, ex.statusCode, limited, wait, ok)
 	} else {
 		o.limits.unanswered(t)
 	}

@@ -519,7 +519,7 @@ func (s *Server) completion(req *Request, rep Reply) []byte {
 	if rep.Refusal != "" {
 		refusal = rep.Refusal
 	}
-	body, _ := json.Marshal(map[string]any{
+	answer := map[string]any{
 		"id":      fmt.Sprintf("chatcmpl-openaitest%d", id),
 		"object":  "chat.completion",
 		"created": time.Now().Unix(),
@@ -532,7 +532,13 @@ func (s *Server) completion(req *Request, rep Reply) []byte {
 		}},
 		"usage":              usage,
 		"system_fingerprint": "fp_openaitest",
-	})
+	}
+	// OpenAI says which tier served the request.
+	answer["service_tier"] = "default"
+	if req.ServiceTier != nil && *req.ServiceTier == "flex" {
+		answer["service_tier"] = "flex"
+	}
+	body, _ := json.Marshal(answer)
 	return body
 }
 
