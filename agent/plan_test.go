@@ -402,6 +402,18 @@ func TestValidate(t *testing.T) {
 		{"cache retention 24H", func(p *Plan) { p.Cache.Retention = "24H" }, `cache.retention: "24H" must be 24h or in_memory`},
 		{"cache retention without caching enabled", func(p *Plan) { p.Cache = Cache{Retention: "in_memory"} }, ""},
 
+		// output budgets and service tier
+		{"analysis max_tokens", func(p *Plan) { p.Analysis.MaxTokens = 800 }, ""},
+		{"qc max_tokens", func(p *Plan) { p.QC.MaxTokens = MaxPlanTokens }, ""},
+		{"analysis max_tokens negative", func(p *Plan) { p.Analysis.MaxTokens = -1 },
+			"analysis.max_tokens: -1 must be between 1 and 128000 (absent: sized from the answers)"},
+		{"qc max_tokens too large", func(p *Plan) { p.QC.MaxTokens = MaxPlanTokens + 1 },
+			"qc.max_tokens: 128001 must be between 1 and 128000 (absent: sized from the answers)"},
+		{"service tier flex", func(p *Plan) { p.ServiceTier = "flex" }, ""},
+		{"service tier unset", func(p *Plan) { p.ServiceTier = "" }, ""},
+		{"service tier priority", func(p *Plan) { p.ServiceTier = "priority" },
+			`service_tier: "priority" must be flex (or absent for the default tier)`},
+
 		// integrations
 		{"integration name required", func(p *Plan) { p.Integrations[0].Name = "" }, "integrations[0].name: required"},
 		{"integration name used twice", func(p *Plan) {
@@ -687,4 +699,24 @@ func TestYAMLDocuments(t *testing.T) {
 			require.Equal(t, tt.want, yamlDocuments([]byte(tt.data)))
 		})
 	}
+}
+
+func TestOutputBudgetAndServiceTierKeys(t *testing.T) {
+	t.Parallel()
+	// Plans without the keys keep their canonical form, hence their
+	// versions.
+	base := parseOne(t, fullYAML)
+	require.NotContains(t, string(base.Canonical()), "max_tokens")
+	require.NotContains(t, string(base.Canonical()), "service_tier")
+
+	withKeys := strings.Replace(fullYAML, "analysis:\n", "service_tier: flex\nanalysis:\n  max_tokens: 900\n", 1)
+	withKeys = strings.Replace(withKeys, "qc:\n", "qc:\n  max_tokens: 700\n", 1)
+	p := parseOne(t, withKeys)
+	require.Equal(t, "flex", p.ServiceTier)
+	require.Equal(t, 900, p.Analysis.MaxTokens)
+	require.Equal(t, 700, p.QC.MaxTokens)
+	require.NotEqual(t, base.Hash(), p.Hash(), "a new budget or tier is a new plan version")
+
+	_, err := ParsePlans([]byte(strings.Replace(fullYAML, "qc:\n", "qc:\n  max_tokens: 0.5\n", 1)))
+	require.Error(t, err)
 }
