@@ -26,6 +26,21 @@
 // would produce an analysis of a different call than the one stored, and a
 // request the provider will reject only costs a round trip and a retry.
 //
+// # Output budgets
+//
+// A request's max_tokens is sized per plan version and kind from what its
+// answers took (a [History] the caller reads from the store), or before
+// there is one from the schema; an answer cut off at it is sent again once
+// with the Analyzer's full budget. See budget.go.
+//
+// # Rate limits and flex
+//
+// [OpenAI] keeps request and token buckets in step with the provider's
+// x-ratelimit-* headers, so that replicas sharing one key converge on it
+// (see limits.go), and sends requests with service_tier flex when asked,
+// falling back to the default tier after FlexFallbackAfter of "no flex
+// capacity" answers.
+//
 // # Errors
 //
 // Provider failures are [*APIError]s. [RetryAfter] says whether a failure is

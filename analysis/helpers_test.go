@@ -109,6 +109,20 @@ func testPlan() *agent.Plan {
 
 func ptr[T any](v T) *T { return &v }
 
+// completeAtOnce sends n simple requests through c concurrently and
+// requires each to succeed.
+func completeAtOnce(t *testing.T, c *analysis.OpenAI, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			_, err := c.Complete(context.Background(), simpleRequest("gpt-4.1-mini"))
+			require.NoError(t, err)
+		})
+	}
+	wg.Wait()
+}
+
 func testInput(customer, said string) analysis.Input {
 	started := time.Date(2025, 5, 30, 9, 0, 0, 0, time.UTC)
 	ended := started.Add(95 * time.Second)

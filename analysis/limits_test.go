@@ -159,14 +159,7 @@ func TestOnlyOneRequestBeforeTheFirstAnswer(t *testing.T) {
 	// Real clock: the requests really race.
 	c, err := analysis.NewOpenAI(analysis.OpenAIConfig{BaseURL: srv.URL, APIKey: srv.APIKey, TPM: 600_000, RPM: 6000, Concurrency: 8})
 	require.NoError(t, err)
-	var wg sync.WaitGroup
-	for range 6 {
-		wg.Go(func() {
-			_, err := c.Complete(context.Background(), simpleRequest("gpt-4.1-mini"))
-			require.NoError(t, err)
-		})
-	}
-	wg.Wait()
+	completeAtOnce(t, c, 6)
 	mu.Lock()
 	defer mu.Unlock()
 	require.Len(t, arrivals, 6)

@@ -345,14 +345,7 @@ func TestConcurrencyCap(t *testing.T) {
 	c, err := analysis.NewOpenAI(analysis.OpenAIConfig{BaseURL: srv.URL, APIKey: srv.APIKey, Concurrency: 2, RPM: -1, TPM: -1})
 	require.NoError(t, err)
 
-	var wg sync.WaitGroup
-	for range 6 {
-		wg.Go(func() {
-			_, err := c.Complete(context.Background(), simpleRequest("gpt-4.1-mini"))
-			require.NoError(t, err)
-		})
-	}
-	wg.Wait()
+	completeAtOnce(t, c, 6)
 	require.Equal(t, 6, srv.Len())
 	require.Equal(t, int32(2), most.Load())
 }
