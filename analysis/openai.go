@@ -360,7 +360,8 @@ func (o *OpenAI) attempt(ctx context.Context, req Request, ccr openai.ChatComple
 		failure := o.classify(err, ex, attempt)
 		obs.StatusCode = failure.StatusCode
 		obs.ErrorCode = orDefault(failure.Code, "error")
-		obs.Retrying = failure.Transient && attempt < o.maxAttempts && failure.Wait <= o.maxRetryWait
+		obs.Retrying = failure.Transient && attempt < o.maxAttempts && failure.Wait <= o.maxRetryWait ||
+			ccr.ServiceTier == openai.ServiceTierFlex && flexUnavailable(failure) // retried, or sent at the default tier
 		o.observe(obs)
 		return nil, failure, nil
 	}
