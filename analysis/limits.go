@@ -15,9 +15,9 @@ import (
 // (see readProviderLimit) bring the local bucket in step with what the
 // provider says is left, so that several replicas sharing one API key
 // converge on the key's limit instead of each spending it in full. Until
-// the provider's first answer only one request is let out, so that a
-// process starting next to busy replicas does not open with a full bucket
-// the provider no longer has.
+// the provider's first answer (or probeWait) only one request is let out,
+// so that a process starting next to busy replicas does not open with a
+// full bucket the provider no longer has.
 type limits struct {
 	now   func() time.Time
 	sleep func(context.Context, time.Duration) error
@@ -107,8 +107,13 @@ func (l *limits) acquire(ctx context.Context, tokens int) (*ticket, time.Duratio
 	return t, t.sent.Sub(start), nil
 }
 
+// probeWait is the longest a request waits for the provider's first answer
+// before it leaves anyway.
+const probeWait = time.Second
+
 // waitFirstAnswer lets requests through freely once the provider has
-// answered; before that, one at a time.
+// answered; before that, one, then the others after its answer or after
+// probeWait.
 func (l *limits) waitFirstAnswer(ctx context.Context, t *ticket) error {
 	if l.answered == nil {
 		return nil
@@ -119,11 +124,19 @@ func (l *limits) waitFirstAnswer(ctx context.Context, t *ticket) error {
 	default:
 	}
 	select {
-	case <-l.answered:
-		return nil
 	case l.probe <- struct{}{}:
 		release := t.release
 		t.release = func() { <-l.probe; release() }
+		return nil
+	default:
+	}
+	// A slow first answer holds the others back for probeWait at most.
+	timer := time.NewTimer(probeWait)
+	defer timer.Stop()
+	select {
+	case <-l.answered:
+		return nil
+	case <-timer.C:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

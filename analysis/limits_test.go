@@ -209,3 +209,27 @@ func TestReplicasSharingAKeyConverge(t *testing.T) {
 	require.LessOrEqual(t, float64(limited), 0.02*float64(total), "429s: replicas must not storm the key")
 	require.GreaterOrEqual(t, perMinute, 0.85*tpm, "replicas must use the key's limit")
 }
+
+func TestASlowFirstAnswerHoldsTheOthersBackOneSecondAtMost(t *testing.T) {
+	t.Parallel()
+	srv := openaitest.NewServer(t)
+	arrived := make(chan struct{}, 3)
+	srv.SetDefault(func(req *openaitest.Request) openaitest.Reply {
+		arrived <- struct{}{}
+		if req.N == 0 {
+			// The first answer waits for the other two requests.
+			for range 2 {
+				select {
+				case <-arrived:
+				case <-time.After(5 * time.Second):
+				}
+			}
+		}
+		return openaitest.Valid()(req)
+	})
+	c, err := analysis.NewOpenAI(analysis.OpenAIConfig{BaseURL: srv.URL, APIKey: srv.APIKey})
+	require.NoError(t, err)
+	start := time.Now()
+	completeAtOnce(t, c, 3)
+	require.Less(t, time.Since(start), 4*time.Second, "the others left after about a second, before the first answer")
+}
