@@ -159,7 +159,11 @@ type progress struct {
 
 func newProgress(w io.Writer, total int) *progress {
 	p := &progress{w: w, total: total, lastLine: -1}
-	if f, ok := w.(*os.File); ok {
+	out := w
+	if t, ok := w.(*terminalSafe); ok {
+		out = t.w
+	}
+	if f, ok := out.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 			p.terminal = true
 		}

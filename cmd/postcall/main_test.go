@@ -312,3 +312,23 @@ func TestWorkerEndToEnd(t *testing.T) {
 		t.Fatal("worker did not stop")
 	}
 }
+
+// TestIngestSkipsALineTooLongAndGoesOn: a line over 64 MiB stopped ingest
+// (exit 1, no summary, the good lines after it never stored); it is
+// reported, skipped, and the next lines go in. A UTF-8 byte order mark on
+// the first line is not part of the record.
+func TestIngestSkipsALineTooLongAndGoesOn(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	require.Zero(t, b.run(t, ctx, "", nil, "agents", "apply", b.file(t, "a.yaml", testAgents)).code)
+	long := `{"call_id": "` + strings.Repeat("x", maxLineBytes) + `"}`
+	input := "\xEF\xBB\xBF" + goodCall + "\n" + long + "\n" + strings.Replace(goodCall, "c-1", "c-after", 1) + "\n"
+	res := b.run(t, ctx, input, nil, "ingest", "-q")
+	require.Equal(t, 1, res.code)
+	require.Contains(t, res.stderr, "stdin line 2: rejected: longer than 64 MiB (skipped)")
+	require.Contains(t, res.stdout, "3 lines: 2 queued for analysis, 0 auto-disposed, 0 already ingested, 1 rejected")
+	for _, id := range []string{"c-1", "c-after"} {
+		require.Zero(t, b.run(t, ctx, "", nil, "show", id).code, id)
+	}
+}
