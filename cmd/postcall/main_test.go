@@ -332,3 +332,38 @@ func TestIngestSkipsALineTooLongAndGoesOn(t *testing.T) {
 		require.Zero(t, b.run(t, ctx, "", nil, "show", id).code, id)
 	}
 }
+
+// TestShowEscapesTerminalControls: show printed status and ended_reason
+// verbatim, so a record could write an OSC 52 sequence (set the
+// clipboard) into the operator's terminal; every control character is
+// escaped now, in show, in errors, everywhere but the worker's logs (which
+// slog escapes). A reference holding invalid UTF-8 is not found (it printed
+// the SQL error).
+func TestShowEscapesTerminalControls(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	require.Zero(t, b.run(t, ctx, "", nil, "agents", "apply", b.file(t, "a.yaml", testAgents)).code)
+	hostile := strings.Replace(goodCall, `"ended_reason":"customer-ended-call"`,
+		`"ended_reason":"x\u001b[2J","status":"completed\u001b]52;c;SGVsbG8=\u0007"`, 1)
+	res := b.run(t, ctx, hostile, nil, "ingest", "-q")
+	require.Equal(t, 0, res.code, res.stderr)
+
+	for _, args := range [][]string{{"show", "c-1"}, {"show", "c-1", "--json"}, {"show", "\x1b]52;c;x\x07"}} {
+		res = b.run(t, ctx, "", nil, args...)
+		for _, out := range []string{res.stdout, res.stderr} {
+			require.NotContains(t, out, "\x1b", args)
+			require.NotContains(t, out, "\x07", args)
+		}
+	}
+	res = b.run(t, ctx, "", nil, "show", "c-1")
+	require.Contains(t, res.stdout, `completed\u001b]52;c;SGVsbG8=\u0007`)
+	res = b.run(t, ctx, "", nil, "show", "c-1", "--json")
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal([]byte(res.stdout), &doc), "--json output stays JSON")
+	require.Equal(t, "completed\x1b]52;c;SGVsbG8=\x07", doc["status"])
+
+	res = b.run(t, ctx, "", nil, "show", "\xff")
+	require.Equal(t, 1, res.code)
+	require.Equal(t, "postcall show: not found\n", res.stderr)
+}
