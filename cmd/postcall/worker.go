@@ -66,7 +66,10 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	go func() { httpDone <- srv.Serve(ln) }()
 
 	// Job outcomes come from River's event stream of this client.
-	stopWatching := jobs.WatchJobs(a.river, a.metrics.ObserveJob)
+	stopWatching := jobs.WatchJobs(a.river, func(ev jobs.JobEvent) {
+		a.metrics.ObserveJob(ev)
+		jobs.LogFailure(ctx, a.log, ev)
+	})
 	defer stopWatching()
 
 	if err := a.river.Start(ctx); err != nil {
