@@ -104,6 +104,14 @@ func reanalyzeBulk(ctx context.Context, e *env, a *app, req bulkRequest) error {
 		if pending == 0 {
 			bar.done()
 			fmt.Fprintf(e.stdout, "bulk reanalysis %d: all %s finished\n", b.ID, plural(finished, "run"))
+			failed, err := store.BulkFailures(ctx, a.pool, b.ID)
+			if err != nil {
+				return err
+			}
+			if failed > 0 {
+				fmt.Fprintf(e.stderr, "bulk reanalysis %d: %s failed (postcall show CALL says why)\n", b.ID, plural(failed, "run"))
+				return errSilent
+			}
 			return nil
 		}
 		select {

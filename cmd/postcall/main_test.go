@@ -367,3 +367,24 @@ func TestShowEscapesTerminalControls(t *testing.T) {
 	require.Equal(t, 1, res.code)
 	require.Equal(t, "postcall show: not found\n", res.stderr)
 }
+
+// TestReanalyzeWaitFailsWhenTheRunFails: reanalyze --wait exited 0 when the
+// run it waited for failed; it exits 1 and says which run failed and why.
+func TestReanalyzeWaitFailsWhenTheRunFails(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	llm := openaitest.NewServer(t, openaitest.WithDefault(openaitest.InvalidJSON()))
+	llmEnv := []string{"OPENAI_BASE_URL=" + llm.URL, "OPENAI_API_KEY=" + llm.APIKey, "POSTCALL_HTTP_ADDR=127.0.0.1:0"}
+	ctx := context.Background()
+	require.Zero(t, b.run(t, ctx, "", nil, "agents", "apply", b.file(t, "a.yaml", testAgents)).code)
+	require.Zero(t, b.run(t, ctx, goodCall, nil, "ingest").code)
+	workerCtx, stop := context.WithCancel(ctx)
+	done := make(chan result, 1)
+	go func() { done <- b.run(t, workerCtx, "", llmEnv, "worker") }()
+	t.Cleanup(func() { stop(); <-done })
+
+	res := b.run(t, ctx, "", llmEnv, "reanalyze", "c-1", "--kind", "qc", "--wait", "--timeout", "30s")
+	require.Equal(t, 1, res.code, res.stdout)
+	require.Contains(t, res.stderr, "c-1: finished, but a run failed: ")
+	require.Contains(t, res.stderr, "qc: qc request for call c-1: invalid qc output after repair")
+}

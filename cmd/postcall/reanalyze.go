@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/postcall/postcall/pipeline"
@@ -96,6 +97,14 @@ func runReanalyze(ctx context.Context, e *env, args []string) error {
 			if err := printCall(ctx, e.stdout, a, c); err != nil {
 				return err
 			}
+			if c.State == store.StateFailed {
+				failed = true
+				why, err := runFailures(ctx, a.pool, c)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stderr, "%s: finished, but a run failed: %s\n", c.Record.CallID, why)
+			}
 		}
 	}
 	if failed {
@@ -123,4 +132,29 @@ func waitDone(ctx context.Context, db store.DBTX, id string) (*store.Call, error
 		case <-tick.C:
 		}
 	}
+}
+
+// runFailures says which of the call's current runs failed, and why.
+func runFailures(ctx context.Context, db store.DBTX, c *store.Call) (string, error) {
+	var ids []int64
+	for _, id := range []*int64{c.AnalysisRunID, c.QCRunID} {
+		if id != nil {
+			ids = append(ids, *id)
+		}
+	}
+	runs, err := store.GetRuns(ctx, db, ids...)
+	if err != nil {
+		return "", err
+	}
+	var why []string
+	for _, id := range ids {
+		if r := runs[id]; r != nil && r.Status == store.RunFailed {
+			msg := "no reason recorded"
+			if r.Error != nil {
+				msg = *r.Error
+			}
+			why = append(why, r.Kind+": "+msg)
+		}
+	}
+	return strings.Join(why, "; "), nil
 }
