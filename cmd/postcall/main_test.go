@@ -388,3 +388,30 @@ func TestReanalyzeWaitFailsWhenTheRunFails(t *testing.T) {
 	require.Contains(t, res.stderr, "c-1: finished, but a run failed: ")
 	require.Contains(t, res.stderr, "qc: qc request for call c-1: invalid qc output after repair")
 }
+
+// TestAgentsApplyWarnsAboutPrivateTargets: an integration URL deliveries
+// can never reach (a private address while POSTCALL_ALLOW_PRIVATE_TARGETS is
+// off) was accepted silently; the plan is still stored (it is right on a
+// worker that allows private targets), with a warning naming the
+// integration, and no warning when private targets are allowed.
+func TestAgentsApplyWarnsAboutPrivateTargets(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	plan := testAgents + `  integrations:
+    - {name: internal, type: webhook, url: "http://10.1.2.3/hook", secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+    - {name: local, type: webhook, url: "http://localhost:9000/hook", secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+    - {name: public, type: webhook, url: "https://93.184.215.14/hook", secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+`
+	res := b.run(t, ctx, "", nil, "agents", "apply", b.file(t, "a.yaml", plan))
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Contains(t, res.stdout, "sales: created")
+	require.Contains(t, res.stderr, `agent "sales": integrations[internal]: http://10.1.2.3 resolves only to addresses deliveries refuse`)
+	require.Contains(t, res.stderr, `integrations[local]: http://localhost:9000`)
+	require.NotContains(t, res.stderr, "integrations[public]")
+	require.NotContains(t, res.stderr, "/hook", "never the URL's path (it may hold a token)")
+
+	res = b.run(t, ctx, "", []string{"POSTCALL_ALLOW_PRIVATE_TARGETS=1"}, "agents", "apply", b.file(t, "a.yaml", plan))
+	require.Equal(t, 0, res.code, res.stderr)
+	require.NotContains(t, res.stderr, "warning")
+}
