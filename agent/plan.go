@@ -232,7 +232,11 @@ func ParsePlans(data []byte) ([]Plan, error) {
 			return nil, fmt.Errorf("agent #%d: %w", n+1, err)
 		}
 		p.applyDefaults()
-		if err := p.Validate(); err != nil {
+		err := p.Validate()
+		if err == nil {
+			err = storableStrings(p.Canonical())
+		}
+		if err != nil {
 			if p.ID != "" {
 				return nil, fmt.Errorf("agent %q: %w", p.ID, err)
 			}

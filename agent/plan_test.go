@@ -702,3 +702,14 @@ func TestYAMLDocuments(t *testing.T) {
 		})
 	}
 }
+
+// TestParsePlansRefusesNUL: a NUL in a plan's string (YAML "\0") made
+// agents apply fail with a database error (jsonb cannot hold it); it is a
+// plan error naming the key.
+func TestParsePlansRefusesNUL(t *testing.T) {
+	t.Parallel()
+	_, err := ParsePlans([]byte("id: nul\nname: \"a\\0b\"\n"))
+	require.EqualError(t, err, `agent "nul": name: must not contain NUL characters`)
+	_, err = ParsePlans([]byte("id: nul\nanalysis: {prompt: \"p\\0\", fields: [{name: s, type: string}]}\n"))
+	require.EqualError(t, err, `agent "nul": analysis.prompt: must not contain NUL characters`)
+}

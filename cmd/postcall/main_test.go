@@ -415,3 +415,28 @@ func TestAgentsApplyWarnsAboutPrivateTargets(t *testing.T) {
 	require.Equal(t, 0, res.code, res.stderr)
 	require.NotContains(t, res.stderr, "warning")
 }
+
+// TestInvalidUTF8ArgumentsAreUsageErrors: bytes PostgreSQL's text refuses
+// printed its error; they are usage errors, or not found for a CALL.
+func TestInvalidUTF8ArgumentsAreUsageErrors(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	require.Zero(t, b.run(t, ctx, "", nil, "agents", "apply", b.file(t, "a.yaml", testAgents)).code)
+	for _, args := range [][]string{
+		{"hold", "set", "--agent", "sales", "--reason", "case \xff"},
+		{"hold", "set", "--agent", "\xff"},
+		{"reanalyze", "--agent", "\xff"},
+	} {
+		res := b.run(t, ctx, "", nil, args...)
+		require.Equal(t, 2, res.code, "%q: %s", args, res.stderr)
+		require.Contains(t, res.stderr, "is not valid UTF-8 text", "%q", args)
+		require.NotContains(t, res.stderr, "SQLSTATE", "%q", args)
+	}
+	for _, args := range [][]string{{"delete", "\xff"}, {"purge", "--call", "\xff"}, {"reanalyze", "\xff"}, {"hold", "set", "--call", "\xff"}} {
+		res := b.run(t, ctx, "", nil, args...)
+		require.NotZero(t, res.code, "%q", args)
+		require.Contains(t, res.stderr, "not found", "%q", args)
+		require.NotContains(t, res.stderr, "SQLSTATE", "%q", args)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/postcall/postcall/pipeline"
 	"github.com/postcall/postcall/store"
@@ -32,6 +33,8 @@ func runReanalyze(ctx context.Context, e *env, args []string) error {
 		return usageErr("reanalyze: name at least one CALL, or --agent ID")
 	case *agentID == "" && (*sinceFlag != "" || *untilFlag != ""):
 		return usageErr("reanalyze: --since and --until go with --agent")
+	case !utf8.ValidString(*agentID):
+		return usageErr("reanalyze: --agent is not valid UTF-8 text")
 	}
 	var kinds pipeline.Kinds
 	switch *kind {
