@@ -44,6 +44,15 @@ func setup(t *testing.T) *testBundle {
 	return b
 }
 
+// setupWithAgents is setup with testAgents applied.
+func setupWithAgents(t *testing.T) (context.Context, *testBundle) {
+	t.Helper()
+	ctx := context.Background()
+	b := setup(t)
+	require.Zero(t, b.run(t, ctx, "", nil, "agents", "apply", b.file(t, "a.yaml", testAgents)).code)
+	return ctx, b
+}
+
 type result struct {
 	stdout, stderr string
 	code           int
@@ -155,9 +164,7 @@ func TestAgentsApplyBadFileChangesNothing(t *testing.T) {
 
 func TestIngestReportsBadLinesStoresGoodOnes(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	b := setup(t)
-	require.Zero(t, b.run(t, ctx, "", nil, "agents", "apply", b.file(t, "a.yaml", testAgents)).code)
+	ctx, b := setupWithAgents(t)
 
 	input := strings.Join([]string{
 		goodCall,
@@ -196,9 +203,7 @@ func TestIngestReportsBadLinesStoresGoodOnes(t *testing.T) {
 
 func TestShowJSONDocument(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	b := setup(t)
-	require.Zero(t, b.run(t, ctx, "", nil, "agents", "apply", b.file(t, "a.yaml", testAgents)).code)
+	ctx, b := setupWithAgents(t)
 	require.Zero(t, b.run(t, ctx, goodCall, nil, "ingest", "-q").code)
 
 	res := b.run(t, ctx, "", nil, "show", "c-1", "--json")
@@ -319,9 +324,7 @@ func TestWorkerEndToEnd(t *testing.T) {
 // the first line is not part of the record.
 func TestIngestSkipsALineTooLongAndGoesOn(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	b := setup(t)
-	require.Zero(t, b.run(t, ctx, "", nil, "agents", "apply", b.file(t, "a.yaml", testAgents)).code)
+	ctx, b := setupWithAgents(t)
 	long := `{"call_id": "` + strings.Repeat("x", maxLineBytes) + `"}`
 	input := "\xEF\xBB\xBF" + goodCall + "\n" + long + "\n" + strings.Replace(goodCall, "c-1", "c-after", 1) + "\n"
 	res := b.run(t, ctx, input, nil, "ingest", "-q")
@@ -341,9 +344,7 @@ func TestIngestSkipsALineTooLongAndGoesOn(t *testing.T) {
 // the SQL error).
 func TestShowEscapesTerminalControls(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	b := setup(t)
-	require.Zero(t, b.run(t, ctx, "", nil, "agents", "apply", b.file(t, "a.yaml", testAgents)).code)
+	ctx, b := setupWithAgents(t)
 	hostile := strings.Replace(goodCall, `"ended_reason":"customer-ended-call"`,
 		`"ended_reason":"x\u001b[2J","status":"completed\u001b]52;c;SGVsbG8=\u0007"`, 1)
 	res := b.run(t, ctx, hostile, nil, "ingest", "-q")
@@ -420,9 +421,7 @@ func TestAgentsApplyWarnsAboutPrivateTargets(t *testing.T) {
 // printed its error; they are usage errors, or not found for a CALL.
 func TestInvalidUTF8ArgumentsAreUsageErrors(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	b := setup(t)
-	require.Zero(t, b.run(t, ctx, "", nil, "agents", "apply", b.file(t, "a.yaml", testAgents)).code)
+	ctx, b := setupWithAgents(t)
 	for _, args := range [][]string{
 		{"hold", "set", "--agent", "sales", "--reason", "case \xff"},
 		{"hold", "set", "--agent", "\xff"},
