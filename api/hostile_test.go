@@ -53,3 +53,23 @@ func TestCallIDEqualToAnotherCallsID(t *testing.T) {
 	require.Equal(t, other, b.get(t, "/v1/calls/"+other).json(t)["call_id"])
 	require.Equal(t, "api-1", b.get(t, "/v1/calls/"+id).json(t)["call_id"])
 }
+
+// TestCreateCallRefusesWhatPostgreSQLCannotStore: a lone UTF-16 surrogate
+// in an unknown key made PostgreSQL fail (22P02) and the API answer 500; a
+// duplicate key was accepted with the last value. Both are 400s naming the
+// field, and nothing is stored.
+func TestCreateCallRefusesWhatPostgreSQLCannotStore(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for body, field := range map[string]string{
+		strings.Replace(goodCall, `{`, `{"x": "\udfff", `, 1):                            `"field":"x"`,
+		strings.Replace(goodCall, `{`, `{"contact_data": {"a": ["\ud800"]}, `, 1):        `"field":"contact_data.a[0]"`,
+		strings.Replace(goodCall, `"call_id":"api-1"`, `"call_id":"A","call_id":"B"`, 1): `"field":"call_id"`,
+	} {
+		res := b.do(t, "POST", "/v1/calls", body, testToken)
+		require.Equal(t, http.StatusBadRequest, res.status, "%s", res.body)
+		require.Contains(t, string(res.body), field)
+	}
+	ids, _ := b.list(t, "include_deleted=true")
+	require.Empty(t, ids)
+}
