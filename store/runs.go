@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -213,6 +214,12 @@ func RecordRequests(ctx context.Context, db DBTX, run *Run, reqs []LLMRequest) e
 	if len(reqs) == 0 {
 		return nil
 	}
+	return recordRequests(ctx, db, run, reqs, "")
+}
+
+// recordRequests writes the requests and the run's totals, and set (more
+// assignments to the run, with arguments after the 15th) in one statement.
+func recordRequests(ctx context.Context, db DBTX, run *Run, reqs []LLMRequest, set string, setArgs ...any) error {
 	n := len(reqs)
 	var total Usage
 	purposes, models, errs := make([]string, n), make([]string, n), make([]*string, n)
@@ -220,11 +227,11 @@ func RecordRequests(ctx context.Context, db DBTX, run *Run, reqs []LLMRequest) e
 	msec := make([]int64, n)
 	maxTokens, finish, tiers, fallbacks := make([]*int64, n), make([]*string, n), make([]*string, n), make([]bool, n)
 	for i, q := range reqs {
-		purposes[i], models[i], errs[i] = q.Purpose, q.Model, null(q.Error)
+		purposes[i], models[i], errs[i] = q.Purpose, storableText(q.Model), null(storableText(q.Error))
 		if q.MaxTokens > 0 {
 			maxTokens[i] = new(int64(q.MaxTokens))
 		}
-		finish[i], tiers[i], fallbacks[i] = null(q.FinishReason), null(q.ServiceTier), q.FlexFallback
+		finish[i], tiers[i], fallbacks[i] = null(storableText(q.FinishReason)), null(storableText(q.ServiceTier)), q.FlexFallback
 		prompt[i], completion[i] = int64(q.Usage.Prompt), int64(q.Usage.Completion)
 		cachedRead[i], cacheCreated[i] = int64(q.Usage.CachedRead), int64(q.Usage.CacheCreated)
 		msec[i] = q.Latency.Milliseconds()
@@ -232,21 +239,24 @@ func RecordRequests(ctx context.Context, db DBTX, run *Run, reqs []LLMRequest) e
 	}
 	// One round trip: the requests and the run's totals are written by one
 	// statement, so neither can be stored without the other.
+	args := append([]any{run.ID, run.CallID, purposes, models, prompt, completion, cachedRead, cacheCreated, msec, errs,
+		total.Prompt, total.Completion, total.CachedRead, total.CacheCreated, len(reqs)}, setArgs...)
+	// The request budget columns' arrays come after set's arguments.
+	budget := len(args) + 1
+	args = append(args, maxTokens, finish, tiers, fallbacks)
 	_, err := db.Exec(ctx, `
 		WITH requests AS (
 			INSERT INTO llm_requests (run_id, call_id, purpose, model, prompt_tokens, completion_tokens,
 				cached_read_tokens, cache_created_tokens, latency_ms, error, max_tokens, finish_reason, service_tier,
 				flex_fallback)
 			SELECT $1, $2, r.* FROM unnest($3::text[], $4::text[], $5::int[], $6::int[], $7::int[], $8::int[],
-				$9::bigint[], $10::text[], $16::int[], $17::text[], $18::text[], $19::bool[]) AS r
+				$9::bigint[], $10::text[], $`+strconv.Itoa(budget)+`::int[], $`+strconv.Itoa(budget+1)+`::text[],
+				$`+strconv.Itoa(budget+2)+`::text[], $`+strconv.Itoa(budget+3)+`::bool[]) AS r
 		)
 		UPDATE analysis_runs SET prompt_tokens = prompt_tokens + $11, completion_tokens = completion_tokens + $12,
 			cached_read_tokens = cached_read_tokens + $13, cache_created_tokens = cache_created_tokens + $14,
-			requests = requests + $15
-		WHERE id = $1`,
-		run.ID, run.CallID, purposes, models, prompt, completion, cachedRead, cacheCreated, msec, errs,
-		total.Prompt, total.Completion, total.CachedRead, total.CacheCreated, len(reqs),
-		maxTokens, finish, tiers, fallbacks)
+			requests = requests + $15`+set+`
+		WHERE id = $1`, args...)
 	if err != nil {
 		return fmt.Errorf("record %d LLM requests of run %d: %w", len(reqs), run.ID, err)
 	}
@@ -314,7 +324,7 @@ func finishArgs(id int64, res RunResult) ([]any, error) {
 			return nil, fmt.Errorf("encode output of run %d: %w", id, err)
 		}
 	}
-	return []any{id, res.Status, null(res.Model), res.Demo, output, res.Score, res.Passed, null(res.Error),
+	return []any{id, res.Status, null(storableText(res.Model)), res.Demo, output, res.Score, res.Passed, null(storableText(res.Error)),
 		res.Latency.Milliseconds()}, nil
 }
 
