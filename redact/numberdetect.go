@@ -1,0 +1,319 @@
+package redact
+
+import "github.com/nyaruka/phonenumbers"
+
+// notOther are the keywords that make a number something other than the
+// entity being checked when they are the closest one.
+const notCard = ctxNeg | ctxBank | ctxRouting | ctxSSN | ctxPhone
+
+// runs reads every number of tokens [from, to) and classifies it.
+func (s *scan) runs(from, to int) {
+	for i := from; i < to; {
+		r, ok := s.runAt(i, to)
+		if !ok {
+			i++
+			continue
+		}
+		if !r.money {
+			s.classify(r.items, r.plus)
+		}
+		i = r.last() + 1
+	}
+}
+
+// classify finds the entity a number (or a part of it) is, claims it, and
+// classifies what is left on either side.
+func (s *scan) classify(items []item, plus bool) {
+	if len(items) == 0 {
+		return
+	}
+	from, to, e, counted := s.match(items, plus)
+	if e == "" {
+		return
+	}
+	first := items[from].first
+	if e == PhoneNumber && first > 0 {
+		// "(415) 867-5309", "+44 20 ...": the bracket or plus is part of it.
+		if prev := &s.toks[first-1]; !prev.claimed && (prev.text == "(" || prev.text == "+" || prev.text == "plus") {
+			first--
+			if first > 0 && s.toks[first].text == "(" && s.toks[first-1].text == "+" && !s.toks[first-1].claimed {
+				first--
+			}
+		}
+	}
+	s.claim(first, items[to].last, e, counted)
+	s.classify(items[:from], plus && from > 0)
+	s.classify(items[to+1:], false)
+}
+
+// match returns the entity items[from..to] are, "" when none.
+func (s *scan) match(items []item, plus bool) (from, to int, e Entity, counted bool) {
+	c := s.contextOf(items[0].first, items[len(items)-1].last)
+	total := digitCount(items)
+	whole := func(e Entity) (int, int, Entity, bool) { return 0, len(items) - 1, e, true }
+	turn := s.toks[items[0].first].turn
+
+	if f, t, ok := cardWindow(items, c); ok {
+		// A CVV and expiry read out right after the number go with it.
+		if rest := digitCount(items[t+1:]); rest >= 3 && rest <= 8 {
+			t = len(items) - 1
+		}
+		s.lastCardTurn = s.toks[items[t].last].turn
+		return f, t, CreditCard, true
+	}
+	if f, ok := ssnGroups(items); ok && (!c.nearestIs(ctxNeg|ctxBank|ctxRouting|ctxPhone|ctxCard) || c.has(ctxSSN)) {
+		return f, f + 2, SSN, true
+	}
+	if c.has(ctxDOB) && !c.nearestIs(ctxSSN|ctxBank|ctxRouting|ctxCard|ctxPhone) && numericDate(items) {
+		return whole(DateOfBirth)
+	}
+	ssnContext := c.has(ctxSSN) && (c.nearestIs(ctxSSN) || !c.nearestIs(ctxNeg|ctxBank|ctxRouting|ctxPhone|ctxCard))
+	if ssnContext {
+		if f, t, ok := window(items, 9, validSSN); ok {
+			return f, t, SSN, true
+		}
+		if total == 4 && c.has(ctxLast) {
+			return whole(SSN)
+		}
+	}
+	bank := c.has(ctxBank|ctxRouting) && !c.nearestIs(ctxNeg|ctxPhone|ctxCard|ctxSSN|ctxDOB)
+	if bank {
+		if f, t, ok := window(items, 9, validRouting); ok {
+			return f, t, BankAccount, true
+		}
+		if total >= 6 && total <= 17 && c.nearestIs(ctxBank|ctxRouting) {
+			return whole(BankAccount)
+		}
+	}
+	if !c.nearestIs(ctxNeg | ctxBank | ctxRouting | ctxSSN | ctxCard | ctxDOB) {
+		if f, t, ok := phoneWindow(items, plus, c.has(ctxPhone)); ok {
+			return f, t, PhoneNumber, true
+		}
+	}
+	if s.cardRecent(turn) {
+		// The closest keyword decides: "expires September 2027, CVV 123"
+		// has both.
+		if c.has(ctxExpiry) && c.nearestIs(ctxExpiry|ctxCard) && expiryDigits(joinDigits(items)) {
+			return 0, len(items) - 1, CreditCard, false
+		}
+		if c.has(ctxCVV) && c.nearestIs(ctxCVV|ctxCard) && (total == 3 || total == 4) {
+			return 0, len(items) - 1, CreditCard, false
+		}
+	}
+	return 0, 0, "", false
+}
+
+// cardLengthRank orders card lengths by how common they are, so that a
+// number followed by more digits is cut where a real card ends.
+var cardLengthRank = map[int]int{16: 0, 15: 1, 19: 2, 14: 3, 13: 4, 17: 5, 18: 6}
+
+// cardWindow finds the first item-aligned window of 13-19 digits that
+// passes the Luhn check and either has card words around it or starts like
+// a card (2-6: Mastercard, Amex, Visa, Discover, ...).
+func cardWindow(items []item, c context) (from, to int, ok bool) {
+	if c.nearestIs(notCard) && !c.nearestIs(ctxCard) {
+		return 0, 0, false
+	}
+	for f := range items {
+		if first := items[f].digits[0]; !c.has(ctxCard) && (first < '2' || first > '6') {
+			continue
+		}
+		best, bestRank := -1, len(cardLengthRank)
+		n := 0
+		for t := f; t < len(items); t++ {
+			n += len(items[t].digits)
+			if n > 19 {
+				break
+			}
+			if rank, isLen := cardLengthRank[n]; isLen && rank < bestRank && luhn(items[f:t+1]) {
+				best, bestRank = t, rank
+			}
+		}
+		if best >= 0 {
+			return f, best, true
+		}
+	}
+	return 0, 0, false
+}
+
+// luhn checks the digits of items with the Luhn algorithm.
+func luhn(items []item) bool {
+	sum, double := 0, false
+	for i := len(items) - 1; i >= 0; i-- {
+		d := items[i].digits
+		for k := len(d) - 1; k >= 0; k-- {
+			v := int(d[k] - '0')
+			if double {
+				v *= 2
+				if v > 9 {
+					v -= 9
+				}
+			}
+			sum += v
+			double = !double
+		}
+	}
+	return sum%10 == 0
+}
+
+// ssnGroups finds three items grouped 3-2-4 that make a valid SSN.
+func ssnGroups(items []item) (int, bool) {
+	for f := 0; f+2 < len(items); f++ {
+		if len(items[f].digits) == 3 && len(items[f+1].digits) == 2 && len(items[f+2].digits) == 4 &&
+			validSSN(joinDigits(items[f:f+3])) {
+			return f, true
+		}
+	}
+	return 0, false
+}
+
+// validSSN rejects numbers the SSA never issues: area 000, 666 or 900-999,
+// group 00, serial 0000.
+func validSSN(d string) bool {
+	if len(d) != 9 {
+		return false
+	}
+	area, group, serial := d[:3], d[3:5], d[5:]
+	return area != "000" && area != "666" && area[0] != '9' && group != "00" && serial != "0000"
+}
+
+// window finds the first item-aligned window of n digits valid says is
+// one.
+func window(items []item, n int, valid func(string) bool) (from, to int, ok bool) {
+	for f := range items {
+		total := 0
+		for t := f; t < len(items); t++ {
+			total += len(items[t].digits)
+			if total > n {
+				break
+			}
+			if total == n && valid(joinDigits(items[f:t+1])) {
+				return f, t, true
+			}
+		}
+	}
+	return 0, 0, false
+}
+
+// validRouting checks an ABA routing number: a Federal Reserve prefix and
+// the 3-7-1 checksum.
+func validRouting(d string) bool {
+	if len(d) != 9 {
+		return false
+	}
+	prefix := int(d[0]-'0')*10 + int(d[1]-'0')
+	if !(prefix <= 12 || (prefix >= 21 && prefix <= 32) || (prefix >= 61 && prefix <= 72) || prefix == 80) {
+		return false
+	}
+	sum := 0
+	for i := 0; i < 9; i += 3 {
+		sum += 3*int(d[i]-'0') + 7*int(d[i+1]-'0') + int(d[i+2]-'0')
+	}
+	return sum%10 == 0
+}
+
+// phoneWindow finds an item-aligned window that is a valid phone number:
+// E.164 after "+", "plus" or "00", otherwise a North American number.
+func phoneWindow(items []item, plus, intl bool) (from, to int, ok bool) {
+	valid := func(d string) bool { return validPhone(d, plus && from == 0, intl) }
+	for f := range items {
+		from = f
+		total := 0
+		for t := f; t < len(items); t++ {
+			total += len(items[t].digits)
+			if total > 15 {
+				break
+			}
+			if total >= 8 && valid(joinDigits(items[f:t+1])) {
+				// Take the longest valid reading ending later, if any.
+				to = t
+				for u := t + 1; u < len(items); u++ {
+					total += len(items[u].digits)
+					if total > 15 {
+						break
+					}
+					if valid(joinDigits(items[f : u+1])) {
+						to = u
+					}
+				}
+				return f, to, true
+			}
+		}
+	}
+	return 0, 0, false
+}
+
+// validPhone checks a number against the numbering plans (libphonenumber's
+// metadata): as an international number after a plus or 00, else as a
+// North American one, else, with phone words around it, as an
+// international number whose plus was not said.
+func validPhone(d string, plus, intl bool) bool {
+	switch {
+	case plus:
+		return validIn("+"+d, "")
+	case len(d) > 2 && d[:2] == "00":
+		return validIn("+"+d[2:], "")
+	case len(d) < 10:
+		return false
+	}
+	return validIn(d, "US") || (intl && len(d) >= 11 && d[0] != '1' && validIn("+"+d, ""))
+}
+
+func validIn(number, region string) bool {
+	num, err := phonenumbers.Parse(number, region)
+	return err == nil && phonenumbers.IsValidNumber(num)
+}
+
+// expiryDigits reports whether digits read as a card expiry: M YY, MM YY,
+// M YYYY or MM YYYY with a real month.
+func expiryDigits(d string) bool {
+	var month int
+	switch len(d) {
+	case 3, 5:
+		month = int(d[0] - '0')
+	case 4, 6:
+		month = int(d[0]-'0')*10 + int(d[1]-'0')
+	default:
+		return false
+	}
+	return month >= 1 && month <= 12
+}
+
+// numericDate reports whether a number said near a birth keyword is a
+// date: m d y or y m d parts, or 6 or 8 digits run together (MMDDYY,
+// MMDDYYYY, YYYYMMDD).
+func numericDate(items []item) bool {
+	if len(items) == 3 || len(items) == 2 {
+		a, b := atoi(items[0].digits), atoi(items[1].digits)
+		if len(items) == 2 {
+			return len(items[0].digits) <= 2 && len(items[1].digits) <= 2 && validDay(a, b)
+		}
+		c := atoi(items[2].digits)
+		switch {
+		case len(items[0].digits) == 4:
+			return validDay(b, c) && validYear(a)
+		case len(items[2].digits) == 4 || len(items[2].digits) == 2:
+			return (validDay(a, b) || validDay(b, a)) && len(items[0].digits) <= 2 && len(items[1].digits) <= 2
+		}
+	}
+	d := joinDigits(items)
+	switch len(d) {
+	case 6:
+		return validDay(atoi(d[:2]), atoi(d[2:4]))
+	case 8:
+		return (validDay(atoi(d[:2]), atoi(d[2:4])) && validYear(atoi(d[4:]))) ||
+			(validYear(atoi(d[:4])) && validDay(atoi(d[4:6]), atoi(d[6:])))
+	}
+	return false
+}
+
+func validDay(month, day int) bool { return month >= 1 && month <= 12 && day >= 1 && day <= 31 }
+func validYear(y int) bool         { return y >= 1900 && y <= 2099 }
+
+func atoi(d string) int {
+	n := 0
+	for i := 0; i < len(d); i++ {
+		n = n*10 + int(d[i]-'0')
+	}
+	return n
+}
