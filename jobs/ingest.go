@@ -10,8 +10,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"github.com/postcall/postcall/agent"
 	"github.com/postcall/postcall/call"
 	"github.com/postcall/postcall/pipeline"
+	"github.com/postcall/postcall/redact"
 	"github.com/postcall/postcall/store"
 )
 
@@ -51,8 +53,14 @@ func (e *Enqueuer) Ingest(ctx context.Context, rec *call.Record) (*IngestResult,
 		if err != nil {
 			return err
 		}
+		// Redaction comes first: from here on only the redacted record is
+		// stored, sent to a model or pushed.
+		stored, counts, err := redactRecord(plan, rec)
+		if err != nil {
+			return err
+		}
 		phoneKey := call.NormalizePhone(rec.PhoneNumber)
-		id, inserted, err := store.InsertCall(ctx, tx, store.NewCall{Record: rec, PhoneKey: phoneKey})
+		id, inserted, err := store.InsertCall(ctx, tx, store.NewCall{Record: stored, PhoneKey: phoneKey})
 		if err != nil {
 			return err
 		}
@@ -61,9 +69,12 @@ func (e *Enqueuer) Ingest(ctx context.Context, rec *call.Record) (*IngestResult,
 			res.Duplicate = true
 			return nil
 		}
+		if err := store.InsertRedaction(ctx, tx, id, counts); err != nil {
+			return err
+		}
 		// The row is new in tx, so no one else sees it to lock it; what
 		// Start needs of it is what was just stored.
-		c := &store.Call{ID: id, Record: *rec, PhoneKey: phoneKey, State: store.StateProcessing}
+		c := &store.Call{ID: id, Record: *stored, PhoneKey: phoneKey, State: store.StateProcessing}
 		started, err := e.Pipeline.Start(ctx, tx, c, plan, version, store.TriggerIngest, pipeline.AllKinds)
 		if err != nil {
 			return err
@@ -75,6 +86,20 @@ func (e *Enqueuer) Ingest(ctx context.Context, rec *call.Record) (*IngestResult,
 		return nil, fmt.Errorf("ingest call %s: %w", rec.CallID, err)
 	}
 	return &res, nil
+}
+
+// redactRecord returns a copy of rec whose transcript has the plan's
+// redact entities replaced by placeholders, and the counts (nil when the
+// plan redacts nothing). rec is not changed.
+func redactRecord(plan *agent.Plan, rec *call.Record) (*call.Record, redact.Counts, error) {
+	r, err := plan.Redactor()
+	if err != nil {
+		return nil, nil, err
+	}
+	stored := *rec
+	var counts redact.Counts
+	stored.Transcript, counts = r.Transcript(rec.Transcript)
+	return &stored, counts, nil
 }
 
 // ErrNotReanalyzable is returned for calls whose transcript is gone.

@@ -37,36 +37,40 @@ type Document struct {
 	// Demo is true when any current result came from the built-in demo
 	// model, not a real LLM: the disposition, summary and score are then
 	// demo output too.
-	Demo            bool             `json:"demo"`
-	Analysis        *AnalysisDoc     `json:"analysis"`
-	QC              *QCDoc           `json:"qc"`
-	Tokens          TokensDoc        `json:"tokens"`
-	Integrations    []IntegrationDoc `json:"integrations"`
-	Recording       *RecordingDoc    `json:"recording"`
-	Transcript      []call.Turn      `json:"transcript"`
-	PhoneNumber     *string          `json:"phone_number"`
-	CustomerName    *string          `json:"customer_name"`
-	CustomerRequest *string          `json:"customer_request"`
-	Source          *string          `json:"source"`
-	CampaignID      *string          `json:"campaign_id"`
-	IsTest          bool             `json:"is_test"`
-	Carrier         *string          `json:"carrier"`
-	DID             *string          `json:"did"`
-	StartedAt       *time.Time       `json:"started_at"`
-	AnsweredAt      *time.Time       `json:"answered_at"`
-	EndedAt         time.Time        `json:"ended_at"`
-	RingMs          *int64           `json:"ring_ms"`
-	HoldMs          *int64           `json:"hold_ms"`
-	TalkMs          *int64           `json:"talk_ms"`
-	ContactData     json.RawMessage  `json:"contact_data"`
-	FunctionOutput  json.RawMessage  `json:"function_output"`
-	PlanVersion     *int             `json:"plan_version"`
-	Runs            []RunDoc         `json:"runs"`
-	IsPurged        bool             `json:"is_purged"`
-	PurgedAt        *time.Time       `json:"purged_at"`
-	DeletedAt       *time.Time       `json:"deleted_at"`
-	CreatedAt       time.Time        `json:"created_at"`
-	UpdatedAt       time.Time        `json:"updated_at"`
+	Demo         bool             `json:"demo"`
+	Analysis     *AnalysisDoc     `json:"analysis"`
+	QC           *QCDoc           `json:"qc"`
+	Tokens       TokensDoc        `json:"tokens"`
+	Integrations []IntegrationDoc `json:"integrations"`
+	Recording    *RecordingDoc    `json:"recording"`
+	Transcript   []call.Turn      `json:"transcript"`
+	// Redaction counts, per entity the agent's plan listed at ingest, what
+	// was replaced by placeholders in the transcript; null when the plan
+	// redacted nothing. Never a value.
+	Redaction       json.RawMessage `json:"redaction"`
+	PhoneNumber     *string         `json:"phone_number"`
+	CustomerName    *string         `json:"customer_name"`
+	CustomerRequest *string         `json:"customer_request"`
+	Source          *string         `json:"source"`
+	CampaignID      *string         `json:"campaign_id"`
+	IsTest          bool            `json:"is_test"`
+	Carrier         *string         `json:"carrier"`
+	DID             *string         `json:"did"`
+	StartedAt       *time.Time      `json:"started_at"`
+	AnsweredAt      *time.Time      `json:"answered_at"`
+	EndedAt         time.Time       `json:"ended_at"`
+	RingMs          *int64          `json:"ring_ms"`
+	HoldMs          *int64          `json:"hold_ms"`
+	TalkMs          *int64          `json:"talk_ms"`
+	ContactData     json.RawMessage `json:"contact_data"`
+	FunctionOutput  json.RawMessage `json:"function_output"`
+	PlanVersion     *int            `json:"plan_version"`
+	Runs            []RunDoc        `json:"runs"`
+	IsPurged        bool            `json:"is_purged"`
+	PurgedAt        *time.Time      `json:"purged_at"`
+	DeletedAt       *time.Time      `json:"deleted_at"`
+	CreatedAt       time.Time       `json:"created_at"`
+	UpdatedAt       time.Time       `json:"updated_at"`
 
 	extra map[string]json.RawMessage
 }
@@ -199,6 +203,10 @@ func BuildDocument(ctx context.Context, db DBTX, c *Call, opts DocumentOptions) 
 			}
 		}
 	}
+	if d.Redaction, err = CallRedaction(ctx, db, c.ID); err != nil {
+		return nil, err
+	}
+	d.Redaction = rawOrNull(d.Redaction)
 	usage, err := CallUsage(ctx, db, c.ID)
 	if err != nil {
 		return nil, err
