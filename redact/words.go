@@ -122,7 +122,7 @@ func buildWords() map[string]wordInfo {
 
 	add(wordInfo{ctx: ctxCard}, "card", "cards", "credit", "debit", "visa", "mastercard", "amex", "discover",
 		"american", "express", "cc", "payment", "pay", "charge")
-	add(wordInfo{ctx: ctxCVV}, "cvv", "cvc", "cvv2", "cvc2", "csc", "cid", "security", "digits", "back")
+	add(wordInfo{ctx: ctxCVV}, "cvv", "cvc", "cvv2", "cvc2", "csc", "cid", "security", "digits", "back", "code")
 	add(wordInfo{ctx: ctxExpiry}, "expiry", "expiration", "expire", "expires", "expiring", "exp", "expiry's",
 		"valid", "thru", "through")
 	add(wordInfo{ctx: ctxSSN}, "social", "ssn", "socials", "social's")
@@ -136,7 +136,7 @@ func buildWords() map[string]wordInfo {
 		"invoice", "zip", "zipcode", "postal", "extension", "ext", "policy", "claim", "serial", "model",
 		"flight", "room", "pin", "member", "membership", "id", "reservation", "booking", "receipt",
 		"transaction", "sku", "item", "part", "version", "unit", "apartment", "suite", "street", "avenue",
-		"code", "passcode", "otp", "verification", "year", "years", "minutes", "seconds", "hours", "miles",
+		"passcode", "otp", "verification", "year", "years", "minutes", "seconds", "hours", "miles",
 		"am", "pm", "o'clock", "percent")
 	add(wordInfo{ctx: ctxLast}, "last")
 	add(wordInfo{ctx: ctxMoney}, "dollars", "dollar", "bucks", "cents", "euros", "euro", "pounds", "usd",
