@@ -65,6 +65,14 @@ func (s *scan) localPart(k, from int) (first int, ok bool) {
 		case j-1 >= from && s.toks[j].glued && isAddressPart(&s.toks[j-1]):
 			// "dana99": a word glued to digits.
 			j--
+		case j-1 >= from && s.toks[j].kind == tokNum && s.toks[j-1].kind == tokWord && isAddressPart(&s.toks[j-1]) &&
+			!notLocalPart[s.toks[j-1].text]:
+			// "lee 77": digits said after the name.
+			j--
+		case j-1 >= from && s.toks[j].kind == tokWord && len(s.toks[j].text) > 1 && len(s.toks[j-1].text) == 1 &&
+			s.toks[j-1].kind == tokWord && s.toks[j-1].text != "a" && s.toks[j-1].text != "i":
+			// "j smith": an initial.
+			j--
 		default:
 			return j, true
 		}
@@ -78,6 +86,11 @@ func (s *scan) domain(i, to int) (last int, ok bool) {
 		end, isLabel := s.label(k, to)
 		if !isLabel {
 			return last, ok
+		}
+		if dots == 0 && end+2 < to && isAddressPart(&s.toks[end+1]) && isConnector(&s.toks[end+2]) &&
+			!topLevelDomains[s.toks[end+1].text] {
+			// Speech has no spaces to drop: "at acme corp dot com".
+			end++
 		}
 		if dots > 0 && end == k && topLevelDomains[s.toks[k].text] {
 			last, ok = k, true

@@ -76,6 +76,13 @@ func (s *scan) match(items []item, plus bool) (from, to int, e Entity, counted b
 			return whole(SSN)
 		}
 	}
+	// A valid phone number asked for as one is one, even "the phone
+	// number on the account"; after a plus it is one whatever came before.
+	if (c.has(ctxPhone) && !c.nearestIs(ctxNeg|ctxSSN|ctxCard|ctxDOB)) || plus {
+		if f, t, ok := phoneWindow(items, plus, c.has(ctxPhone)); ok {
+			return f, t, PhoneNumber, true
+		}
+	}
 	bank := c.has(ctxBank|ctxRouting) && !c.nearestIs(ctxNeg|ctxPhone|ctxCard|ctxSSN|ctxDOB)
 	if bank {
 		if f, t, ok := window(items, 9, validRouting); ok {
@@ -90,17 +97,19 @@ func (s *scan) match(items []item, plus bool) (from, to int, e Entity, counted b
 			return f, t, PhoneNumber, true
 		}
 	}
-	if s.cardRecent(turn) {
-		// The closest keyword decides: "expires September 2027, CVV 123"
-		// has both.
-		if c.has(ctxExpiry) && c.nearestIs(ctxExpiry|ctxCard) && expiryDigits(joinDigits(items)) {
-			return 0, len(items) - 1, CreditCard, false
-		}
-		if c.has(ctxCVV) && c.nearestIs(ctxCVV|ctxCard) && (total == 3 || total == 4) {
-			return 0, len(items) - 1, CreditCard, false
-		}
+	// A CVV or expiry after a card, asked for or said with it: "expiry
+	// 12/27, code 737", "10 28, 552". After a month name the number is the
+	// month's year, which monthDates takes with the month.
+	if s.cardRecent(turn) && c.wide&(ctxExpiry|ctxCVV) != 0 && c.nearestWide&(ctxExpiry|ctxCVV|ctxCard) != 0 &&
+		total >= 3 && total <= 10 && !s.afterMonth(items[0].first) {
+		return 0, len(items) - 1, CreditCard, false
 	}
 	return 0, 0, "", false
+}
+
+// afterMonth reports whether the token before i is a month name.
+func (s *scan) afterMonth(i int) bool {
+	return i > 0 && s.toks[i-1].info.month != 0
 }
 
 // cardLengthRank orders card lengths by how common they are, so that a
@@ -262,21 +271,6 @@ func validPhone(d string, plus, intl bool) bool {
 func validIn(number, region string) bool {
 	num, err := phonenumbers.Parse(number, region)
 	return err == nil && phonenumbers.IsValidNumber(num)
-}
-
-// expiryDigits reports whether digits read as a card expiry: M YY, MM YY,
-// M YYYY or MM YYYY with a real month.
-func expiryDigits(d string) bool {
-	var month int
-	switch len(d) {
-	case 3, 5:
-		month = int(d[0] - '0')
-	case 4, 6:
-		month = int(d[0]-'0')*10 + int(d[1]-'0')
-	default:
-		return false
-	}
-	return month >= 1 && month <= 12
 }
 
 // numericDate reports whether a number said near a birth keyword is a

@@ -109,8 +109,10 @@ func (s *scan) itemAt(i, end int, inRun bool) (item, bool) {
 	switch tok.info.num {
 	case numDigit:
 		if tok.info.ambiguous {
+			// "oh" ends numbers too ("five oh"); digit by digit, any
+			// homophone does ("three three for for").
 			zero := tok.info.value == 0
-			if !s.numberFollows(i+1, end) && !(zero && inRun) {
+			if !s.numberFollows(i+1, end) && !(inRun && (zero || s.spokenDigitBefore(i))) {
 				return item{}, false
 			}
 			return item{first: i, last: i, digits: strconv.Itoa(int(tok.info.value))}, true
@@ -144,6 +146,21 @@ func (s *scan) itemAt(i, end int, inRun bool) (item, bool) {
 		return item{first: i, last: next - 1, digits: strconv.Itoa(v)}, true
 	}
 	return item{}, false
+}
+
+// spokenDigitBefore reports whether the item before token i, past
+// separators, is one digit said as a word.
+func (s *scan) spokenDigitBefore(i int) bool {
+	for k := i - 1; k >= 0 && k >= i-3; k-- {
+		t := &s.toks[k]
+		if t.kind == tokWord && t.info.num == numDigit {
+			return true
+		}
+		if !isSeparator(t) {
+			return false
+		}
+	}
+	return false
 }
 
 // numberFollows reports whether a number token or word comes at token i,

@@ -60,15 +60,8 @@ func (r *Redactor) Transcript(turns []call.Turn) ([]call.Turn, Counts) {
 		if sp.counted {
 			counts[sp.entity]++
 		}
-		// One piece per turn the span covers.
-		for k := sp.first; k <= sp.last; {
-			turn := s.toks[k].turn
-			end := k
-			for end+1 <= sp.last && s.toks[end+1].turn == turn {
-				end++
-			}
-			pieces[turn] = append(pieces[turn], piece{start: s.toks[k].start, end: s.toks[end].end, entity: sp.entity})
-			k = end + 1
+		for _, p := range s.pieces(sp) {
+			pieces[p.turn] = append(pieces[p.turn], p)
 		}
 	}
 	for t, ps := range pieces {
@@ -81,8 +74,24 @@ func (r *Redactor) Transcript(turns []call.Turn) ([]call.Turn, Counts) {
 
 // piece is the part of one turn's text a span covers.
 type piece struct {
+	turn       int
 	start, end int
 	entity     Entity
+}
+
+// pieces splits a span into one piece per turn it covers.
+func (s *scan) pieces(sp span) []piece {
+	var ps []piece
+	for k := sp.first; k <= sp.last; {
+		turn := s.toks[k].turn
+		end := k
+		for end+1 <= sp.last && s.toks[end+1].turn == turn {
+			end++
+		}
+		ps = append(ps, piece{turn: turn, start: s.toks[k].start, end: s.toks[end].end, entity: sp.entity})
+		k = end + 1
+	}
+	return ps
 }
 
 // replace writes text with each piece replaced by its placeholder. Pieces

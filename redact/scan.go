@@ -50,10 +50,15 @@ type context struct {
 	// nearest is the class of the closest keyword before the number, 0
 	// when there is none.
 	nearest ctxMask
+	// wide and nearestWide are any and nearest reading one turn further
+	// back, for a card's CVV and expiry: the question is often two turns
+	// back ("And the expiry?" "oh four twenty nine" "04/29, thank you").
+	wide, nearestWide ctxMask
 }
 
-// contextWindow is how many tokens before a number are read for context,
-// and contextAfter how many after it.
+// contextWindow is how many tokens before a number (in its turn and the
+// one before, or two for wide) are read for context, and contextAfter how
+// many after it.
 const (
 	contextWindow = 25
 	contextAfter  = 5
@@ -62,21 +67,27 @@ const (
 // contextOf reads the context of tokens first..last.
 func (s *scan) contextOf(first, last int) context {
 	var c context
-	limit := 0
-	if t := s.toks[first].turn; t > 0 {
-		limit = s.turnStart[t-1]
-	}
+	turn := s.toks[first].turn
+	near := s.turnStart[max(turn-1, 0)]
+	limit := s.turnStart[max(turn-2, 0)]
 	for k, n := first-1, 0; k >= limit && n < contextWindow; k, n = k-1, n+1 {
 		m := s.toks[k].info.ctx &^ (ctxMoney | ctxLast)
-		if c.nearest == 0 && m != 0 {
-			c.nearest = m
+		if k >= near {
+			if c.nearest == 0 && m != 0 {
+				c.nearest = m
+			}
+			c.any |= s.toks[k].info.ctx
 		}
-		c.any |= s.toks[k].info.ctx
+		if c.nearestWide == 0 && m != 0 {
+			c.nearestWide = m
+		}
+		c.wide |= s.toks[k].info.ctx
 	}
-	turn := s.toks[last].turn
+	turn = s.toks[last].turn
 	for k := last + 1; k < len(s.toks) && k <= last+contextAfter && s.toks[k].turn <= turn+1; k++ {
 		c.any |= s.toks[k].info.ctx &^ ctxMoney
 	}
+	c.wide |= c.any
 	return c
 }
 

@@ -132,12 +132,12 @@ func buildWords() map[string]wordInfo {
 	add(wordInfo{ctx: ctxDOB}, "born", "birthday", "birth", "dob", "birthdate", "bday", "birthday's")
 	add(wordInfo{ctx: ctxPhone}, "phone", "cell", "mobile", "call", "reach", "text", "callback", "landline",
 		"fax", "dial", "telephone", "tel")
-	add(wordInfo{ctx: ctxNeg}, "order", "confirmation", "reference", "ref", "ticket", "case", "tracking",
+	add(wordInfo{ctx: ctxNeg}, "order", "confirmation", "reference", "ref", "ticket", "tracking",
 		"invoice", "zip", "zipcode", "postal", "extension", "ext", "policy", "claim", "serial", "model",
 		"flight", "room", "pin", "member", "membership", "id", "reservation", "booking", "receipt",
 		"transaction", "sku", "item", "part", "version", "unit", "apartment", "suite", "street", "avenue",
 		"passcode", "otp", "verification", "year", "years", "minutes", "seconds", "hours", "miles",
-		"am", "pm", "o'clock", "percent")
+		"am", "pm", "o'clock", "percent", "ending", "ends")
 	add(wordInfo{ctx: ctxLast}, "last")
 	add(wordInfo{ctx: ctxMoney}, "dollars", "dollar", "bucks", "cents", "euros", "euro", "pounds", "usd",
 		"grand", "k")
