@@ -11,6 +11,9 @@ var notLocalPart = map[string]bool{
 	"yeah": true, "yes": true, "sure": true, "okay": true, "ok": true, "so": true, "um": true, "uh": true,
 	"number": true, "office": true, "school": true, "store": true, "now": true, "one": true, "just": true,
 	"that's": true, "i'm": true, "we're": true, "out": true, "stay": true, "staying": true, "live": true,
+	"contact": true, "reach": true, "write": true, "send": true, "to": true, "try": true, "use": true,
+	"address's": true, "email's": true, "is:": true, "cc": true, "from": true, "of": true, "on": true,
+	"for": true, "with": true, "spoken": true, "it'll": true, "wait": true, "no": true, "called": true,
 }
 
 // emails finds addresses in tokens [from, to): written (dana.smith@example.com)
@@ -54,6 +57,7 @@ func (s *scan) localPart(k, from int) (first int, ok bool) {
 	if s.toks[j].kind == tokWord && notLocalPart[s.toks[j].text] && !spelled {
 		return 0, false
 	}
+	names := false
 	for {
 		switch {
 		case j-2 >= from && isConnector(&s.toks[j-1]) && isAddressPart(&s.toks[j-2]):
@@ -73,6 +77,11 @@ func (s *scan) localPart(k, from int) (first int, ok bool) {
 			s.toks[j-1].kind == tokWord && s.toks[j-1].text != "a" && s.toks[j-1].text != "i":
 			// "j smith": an initial.
 			j--
+		case !names && j == k-1 && j-1 >= from && s.toks[j].kind == tokWord && s.toks[j-1].kind == tokWord &&
+			isAddressPart(&s.toks[j-1]) && !notLocalPart[s.toks[j-1].text] && s.toks[j-1].info.num == numNone:
+			// "lena ortiz at ...": speech drops the dot between names.
+			j--
+			names = true
 		default:
 			return j, true
 		}

@@ -83,12 +83,14 @@ func (s *scan) match(items []item, plus bool) (from, to int, e Entity, counted b
 			return f, t, PhoneNumber, true
 		}
 	}
-	bank := c.has(ctxBank|ctxRouting) && !c.nearestIs(ctxNeg|ctxPhone|ctxCard|ctxSSN|ctxDOB)
+	// Not a card (checked above), so "account number for the debit" is
+	// an account.
+	bank := c.has(ctxBank|ctxRouting) && !c.nearestIs(ctxNeg|ctxPhone|ctxSSN|ctxDOB)
 	if bank {
 		if f, t, ok := window(items, 9, validRouting); ok {
 			return f, t, BankAccount, true
 		}
-		if total >= 6 && total <= 17 && c.nearestIs(ctxBank|ctxRouting) {
+		if total >= 6 && total <= 17 {
 			return whole(BankAccount)
 		}
 	}
@@ -120,7 +122,7 @@ var cardLengthRank = map[int]int{16: 0, 15: 1, 19: 2, 14: 3, 13: 4, 17: 5, 18: 6
 // passes the Luhn check and either has card words around it or starts like
 // a card (2-6: Mastercard, Amex, Visa, Discover, ...).
 func cardWindow(items []item, c context) (from, to int, ok bool) {
-	if c.nearestIs(notCard) && !c.nearestIs(ctxCard) {
+	if c.nearestIs(notCard) && !c.has(ctxCard) {
 		return 0, 0, false
 	}
 	for f := range items {

@@ -159,7 +159,7 @@ var topLevelDomains = map[string]bool{
 	"au": true, "nz": true, "in": true, "mx": true, "br": true, "jp": true, "ie": true, "ch": true,
 	"be": true, "se": true, "no": true, "dk": true, "fi": true, "pl": true, "info": true, "biz": true,
 	"me": true, "ai": true, "app": true, "dev": true, "tv": true, "us.com": true, "online": true,
-	"xyz": true, "email": true, "mail": true, "pro": true,
+	"xyz": true, "pro": true,
 }
 
 // dotTLD are words ASR writes for a dot and a top-level domain together.
