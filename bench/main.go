@@ -12,7 +12,9 @@
 //     child process;
 //   - cache: the share of prompt tokens read from the cache over 500 calls of
 //     one agent, against a fake applying OpenAI's caching rule, compared to
-//     the ideal (target: >= 95% of it).
+//     the ideal (target: >= 95% of it);
+//   - redact: redaction of a ten-minute transcript with every entity on
+//     (target: < 1 ms), against JSON-encoding it.
 //
 // Numbers are reported, never asserted. Everything runs against a real
 // PostgreSQL (-db, default BENCH_DATABASE_URL or postcall_bench on
@@ -151,7 +153,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		dbURL = defaultDatabaseURL
 	}
 	fs.StringVar(&o.dbURL, "db", dbURL, "PostgreSQL URL of the benchmark database, created when missing (env BENCH_DATABASE_URL)")
-	fs.StringVar(&o.run, "run", "all", "comma-separated scenarios to run: pipeline, model, cache, purge")
+	fs.StringVar(&o.run, "run", "all", "comma-separated scenarios to run: pipeline, model, cache, purge, redact")
 	fs.StringVar(&o.results, "results", "bench/RESULTS.md", "results file to write; empty: none. Without this flag, only a run of every scenario writes it")
 	fs.IntVar(&o.ingesters, "ingesters", 4, "goroutines ingesting calls (inserting no-op jobs) concurrently")
 	fs.IntVar(&o.poolMaxConns, "pool-max-conns", 0, "connections per pool; 0: the worker's default (POSTCALL_DB_MAX_CONNS, 32)")

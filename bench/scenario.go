@@ -33,6 +33,7 @@ func scenarios() []scenario {
 		{Name: "model", Title: "Model-bound throughput", Run: runModelBound},
 		{Name: "cache", Title: "Prompt-cache efficiency", Run: runCache},
 		{Name: "purge", Title: "Purge", Run: runPurge},
+		{Name: "redact", Title: "Transcript redaction", Run: runRedact},
 	}
 }
 

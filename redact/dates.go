@@ -24,7 +24,7 @@ func (s *scan) monthDates(from, to int, expiry bool) {
 		case !expiry && c.has(ctxDOB):
 			s.claim(first, last, DateOfBirth, true)
 			k = last
-		case expiry && c.wide&ctxExpiry != 0 && s.cardRecent(s.toks[k].turn):
+		case expiry && c.wide&ctxExpiry != 0 && s.cardRecent(int(s.toks[k].turn)):
 			s.claim(first, last, CreditCard, false)
 			k = last
 		}

@@ -97,11 +97,11 @@ func (s *scan) domain(i, to int) (last int, ok bool) {
 			return last, ok
 		}
 		if dots == 0 && end+2 < to && isAddressPart(&s.toks[end+1]) && isConnector(&s.toks[end+2]) &&
-			!topLevelDomains[s.toks[end+1].text] {
+			!lookupLower(topLevelDomains, s.toks[end+1].text) {
 			// Speech has no spaces to drop: "at acme corp dot com".
 			end++
 		}
-		if dots > 0 && end == k && topLevelDomains[s.toks[k].text] {
+		if dots > 0 && end == k && lookupLower(topLevelDomains, s.toks[k].text) {
 			last, ok = k, true
 		}
 		n := end + 1

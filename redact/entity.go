@@ -45,8 +45,20 @@ var Entities = []Entity{CreditCard, SSN, IBAN, BankAccount, Email, PhoneNumber, 
 // Placeholder is the text that replaces a redacted entity: its name in
 // upper case between brackets, such as [CREDIT_CARD].
 func (e Entity) Placeholder() string {
+	if i := e.index(); i >= 0 {
+		return placeholders[i]
+	}
 	return "[" + strings.ToUpper(string(e)) + "]"
 }
+
+// placeholders are the entities' placeholders, by index in Entities.
+var placeholders = func() []string {
+	p := make([]string, len(Entities))
+	for i, e := range Entities {
+		p[i] = "[" + strings.ToUpper(string(e)) + "]"
+	}
+	return p
+}()
 
 // index is e's position in Entities, -1 when e is not an entity.
 func (e Entity) index() int {

@@ -12,6 +12,25 @@ var ibanLengths = map[string]int{
 	"TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
 }
 
+// ibanLengthTable is ibanLengths indexed by the country code's letters,
+// so that the check of every word of a transcript is an array read.
+var ibanLengthTable = func() (t [26][26]uint8) {
+	for code, n := range ibanLengths {
+		t[code[0]-'A'][code[1]-'A'] = uint8(n)
+	}
+	return t
+}()
+
+// ibanLength is the IBAN length of the country whose code is the letters
+// a and b in either case, 0 when there is none.
+func ibanLength(a, b byte) int {
+	a, b = a|0x20, b|0x20 // lower case
+	if a < 'a' || a > 'z' || b < 'a' || b > 'z' {
+		return 0
+	}
+	return int(ibanLengthTable[a-'a'][b-'a'])
+}
+
 // ibans finds IBANs in tokens [from, to), written with or without spaces
 // or dashes ("DE89 3704 0044 0532 0130 00") or spelled out ("G B two
 // nine ..."), that pass the mod-97 check.
@@ -19,7 +38,7 @@ func (s *scan) ibans(from, to int) {
 	var buf [34]byte
 	for k := from; k < to; k++ {
 		t := &s.toks[k]
-		if t.claimed || t.kind != tokWord {
+		if t.claimed || t.kind != tokWord || !s.mayStartIBAN(k, to) {
 			continue
 		}
 		last, ok := s.ibanAt(k, to, buf[:0])
@@ -28,6 +47,16 @@ func (s *scan) ibans(from, to int) {
 			k = last
 		}
 	}
+}
+
+// mayStartIBAN reports whether token k starts with a country code: two
+// letters of a word, or two spelled letters ("G B").
+func (s *scan) mayStartIBAN(k, to int) bool {
+	t := &s.toks[k]
+	if len(t.text) >= 2 {
+		return ibanLength(t.text[0], t.text[1]) > 0
+	}
+	return k+1 < to && len(s.toks[k+1].text) == 1 && ibanLength(t.text[0], s.toks[k+1].text[0]) > 0
 }
 
 // ibanAt reads the characters of an IBAN starting at token k.
@@ -47,6 +76,8 @@ func (s *scan) ibanAt(k, to int, chars []byte) (last int, ok bool) {
 				switch {
 				case c >= 'a' && c <= 'z':
 					chars = append(chars, c-'a'+'A')
+				case c >= 'A' && c <= 'Z':
+					chars = append(chars, c)
 				case c >= '0' && c <= '9':
 					chars = append(chars, c)
 				default:
@@ -62,7 +93,7 @@ func (s *scan) ibanAt(k, to int, chars []byte) (last int, ok bool) {
 			return 0, false
 		}
 		if want == 0 && len(chars) >= 2 {
-			if want = ibanLengths[string(chars[:2])]; want == 0 {
+			if want = ibanLength(chars[0], chars[1]); want == 0 {
 				return 0, false
 			}
 		}

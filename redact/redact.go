@@ -88,7 +88,7 @@ func (s *scan) pieces(sp span) []piece {
 		for end+1 <= sp.last && s.toks[end+1].turn == turn {
 			end++
 		}
-		ps = append(ps, piece{turn: turn, start: s.toks[k].start, end: s.toks[end].end, entity: sp.entity})
+		ps = append(ps, piece{turn: int(turn), start: int(s.toks[k].start), end: int(s.toks[end].end), entity: sp.entity})
 		k = end + 1
 	}
 	return ps
@@ -119,7 +119,7 @@ func newScan(turns []call.Turn) *scan {
 	s := &scan{toks: make([]token, 0, size/4+8), turnStart: make([]int, len(turns)+1), lastCardTurn: -1}
 	for i, t := range turns {
 		s.turnStart[i] = len(s.toks)
-		s.toks = tokenize(s.toks, i, t.Text)
+		s.toks = tokenize(s.toks, int32(i), t.Text)
 	}
 	s.turnStart[len(turns)] = len(s.toks)
 	return s

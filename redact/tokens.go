@@ -17,23 +17,24 @@ const (
 
 // token is one word, digit string or punctuation character of a turn.
 type token struct {
-	kind tokKind
+	// text is the word (in lower case when it is in the vocabulary), the
+	// digits, or the character.
+	text string
+	// turn is the index of the turn in the transcript; start and end are
+	// byte offsets in its text. 32 bits keep a token small: a transcript
+	// has thousands.
+	turn, start, end int32
+	info             wordInfo
+	kind             tokKind
 	// glued is true when nothing separates the token from the one before
 	// it in the same turn ("dana.smith", "4111-1111").
 	glued bool
-	// turn is the index of the turn in the transcript; start and end are
-	// byte offsets in its text.
-	turn       int
-	start, end int
-	// text is the word in lower case, the digits, or the character.
-	text string
-	info wordInfo
 	// claimed is set once a detector has taken the token.
 	claimed bool
 }
 
 // tokenize appends the tokens of one turn's text.
-func tokenize(toks []token, turn int, s string) []token {
+func tokenize(toks []token, turn int32, s string) []token {
 	glued := false
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -47,10 +48,10 @@ func tokenize(toks []token, turn int, s string) []token {
 			for j < len(s) && s[j] >= '0' && s[j] <= '9' {
 				j++
 			}
-			toks = append(toks, token{kind: tokNum, glued: glued, turn: turn, start: i, end: j, text: s[i:j]})
+			toks = append(toks, token{kind: tokNum, glued: glued, turn: turn, start: int32(i), end: int32(j), text: s[i:j]})
 			i = j
 		case c < utf8.RuneSelf && !isASCIILetter(c):
-			toks = append(toks, token{kind: tokPunct, glued: glued, turn: turn, start: i, end: i + 1, text: s[i : i+1]})
+			toks = append(toks, token{kind: tokPunct, glued: glued, turn: turn, start: int32(i), end: int32(i + 1), text: s[i : i+1]})
 			i++
 		default:
 			j, upper := i, false
@@ -79,20 +80,46 @@ func tokenize(toks []token, turn int, s string) []token {
 				// A non-letter rune outside ASCII: punctuation.
 				_, size := utf8.DecodeRuneInString(s[i:])
 				j = i + size
-				toks = append(toks, token{kind: tokPunct, glued: glued, turn: turn, start: i, end: j, text: s[i:j]})
+				toks = append(toks, token{kind: tokPunct, glued: glued, turn: turn, start: int32(i), end: int32(j), text: s[i:j]})
 				i = j
 				break
 			}
+			// Vocabulary words get their lower-case spelling; other words
+			// keep the case they were written in (no allocation), and the
+			// few checks of them that care fold case themselves.
 			text := s[i:j]
-			if upper {
-				text = strings.ToLower(text)
+			var info wordInfo
+			if v := lookupWord(text, upper); v != nil {
+				text, info = v.name, v.info
 			}
-			toks = append(toks, token{kind: tokWord, glued: glued, turn: turn, start: i, end: j, text: text, info: words[text]})
+			toks = append(toks, token{kind: tokWord, glued: glued, turn: turn, start: int32(i), end: int32(j), text: text, info: info})
 			i = j
 		}
 		glued = true
 	}
 	return toks
+}
+
+// lookupWord finds a word of the vocabulary in any case.
+func lookupWord(text string, upper bool) *vocab {
+	if !upper {
+		return words[text]
+	}
+	var buf [24]byte
+	if len(text) > len(buf) {
+		return words[strings.ToLower(text)]
+	}
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		switch {
+		case c >= 'A' && c <= 'Z':
+			c += 'a' - 'A'
+		case c >= utf8.RuneSelf:
+			return words[strings.ToLower(text)]
+		}
+		buf[i] = c
+	}
+	return words[string(buf[:len(text)])]
 }
 
 func isASCIILetter(c byte) bool {

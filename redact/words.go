@@ -1,5 +1,7 @@
 package redact
 
+import "strings"
+
 // numKind says how a word reads as a number.
 type numKind uint8
 
@@ -51,10 +53,17 @@ type wordInfo struct {
 	emailJoin byte
 }
 
+// vocab is one word of the vocabulary: its lower-case spelling, which
+// tokens of it in any case share, and what it means.
+type vocab struct {
+	name string
+	info wordInfo
+}
+
 // words is the redactor's vocabulary. Words not in it are plain words.
 var words = buildWords()
 
-func buildWords() map[string]wordInfo {
+func buildWords() map[string]*vocab {
 	w := map[string]wordInfo{}
 	add := func(info wordInfo, names ...string) {
 		for _, n := range names {
@@ -148,7 +157,21 @@ func buildWords() map[string]wordInfo {
 	add(wordInfo{emailJoin: '_'}, "underscore")
 	add(wordInfo{emailJoin: '-'}, "dash", "hyphen")
 	add(wordInfo{emailJoin: '+'}, "plus")
-	return w
+	// Words the detectors compare tokens with.
+	add(wordInfo{}, "at", "of", "the", "and", "a", "i", "st", "nd", "rd", "th")
+	out := make(map[string]*vocab, len(w))
+	for n, info := range w {
+		out[n] = &vocab{name: n, info: info}
+	}
+	return out
+}
+
+// lookupLower looks s up in a set of lower-case words, whatever its case.
+func lookupLower(set map[string]bool, s string) bool {
+	if set[s] {
+		return true
+	}
+	return set[strings.ToLower(s)]
 }
 
 // topLevelDomains end a spoken or written email domain. A spoken address
