@@ -16,6 +16,11 @@ var notLocalPart = map[string]bool{
 	"for": true, "with": true, "spoken": true, "it'll": true, "wait": true, "no": true, "called": true,
 }
 
+// maxAddressTokens bounds how far the local part and the domain of an
+// address are read (an address is at most 254 characters), so that a long
+// chain of "a dot a dot ..." costs linear time.
+const maxAddressTokens = 64
+
 // emails finds addresses in tokens [from, to): written (dana.smith@example.com)
 // or spoken ("dana dot smith at example dot com", "d a n a at gmail.com").
 func (s *scan) emails(from, to int) {
@@ -43,6 +48,7 @@ func (s *scan) localPart(k, from int) (first int, ok bool) {
 	if j < from || !isAddressPart(&s.toks[j]) {
 		return 0, false
 	}
+	from = max(from, k-maxAddressTokens)
 	if s.toks[k].text == "@" && s.toks[k].glued {
 		// Written: everything glued to the @.
 		for j > from && s.toks[j].glued && (isAddressPart(&s.toks[j-1]) || isAddressPunct(s.toks[j-1].text)) {
@@ -91,6 +97,7 @@ func (s *scan) localPart(k, from int) (first int, ok bool) {
 // domain reads the domain after the "at" at token i: labels joined by dots
 // ending in a known top-level domain. last is its last token.
 func (s *scan) domain(i, to int) (last int, ok bool) {
+	to = min(to, i+maxAddressTokens)
 	for k, dots := i, 0; ; {
 		end, isLabel := s.label(k, to)
 		if !isLabel {

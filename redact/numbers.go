@@ -45,11 +45,16 @@ func joinDigits(items []item) string {
 	return string(b)
 }
 
+// maxRunItems bounds one number: a card read digit by digit with its
+// expiry and CVV has under 30 items. Longer runs are cut, so that a
+// megabyte of digits costs linear time.
+const maxRunItems = 48
+
 // runAt reads the number starting at token i, up to token end (exclusive);
 // ok is false when no number starts there.
 func (s *scan) runAt(i, end int) (r run, ok bool) {
 	j, seps := i, 0
-	for j < end {
+	for j < end && len(r.items) < maxRunItems {
 		tok := &s.toks[j]
 		if tok.claimed {
 			break

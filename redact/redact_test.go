@@ -143,3 +143,53 @@ func TestPlaceholder(t *testing.T) {
 	t.Parallel()
 	require.Equal(t, "[DATE_OF_BIRTH]", DateOfBirth.Placeholder())
 }
+
+// FuzzTranscript feeds arbitrary text, in one turn or split over two turns
+// of one speaker, to every detector: redaction must never panic, keep the
+// turns, and count no more entities than it placed placeholders.
+func FuzzTranscript(f *testing.F) {
+	for _, seed := range []string{
+		"my card is 4111 1111 1111 1111 expiry 12/27 code 123", "social 123-45-6789", "dana at example dot com",
+		"GB82WEST12345698765432", "routing 021000021 account 12345678", "+44 20 7946 0958",
+		"born the fourteenth of march nineteen eighty five", "a.b@c.d@e.f at at at", "for for oh oh double triple",
+		"\u00e9\u00e8 1\u00a02 \u2013 3", "", "@", "$", "march", "of march", "the 31st of",
+	} {
+		f.Add(seed, 3)
+	}
+	f.Fuzz(func(t *testing.T, text string, cut int) {
+		turns := []call.Turn{agent("what's the number?"), user(text)}
+		if cut > 0 && cut < len(text) {
+			turns = []call.Turn{agent("what's the number?"), user(text[:cut]), user(text[cut:])}
+		}
+		out, counts := all.Transcript(turns)
+		require.Len(t, out, len(turns))
+		placeholders, total := 0, 0
+		for _, turn := range out {
+			for _, e := range Entities {
+				placeholders += strings.Count(turn.Text, e.Placeholder())
+			}
+		}
+		for _, e := range Entities {
+			require.GreaterOrEqual(t, counts[e], 0)
+			total += counts[e]
+		}
+		for _, turn := range turns {
+			for _, e := range Entities {
+				placeholders -= strings.Count(turn.Text, e.Placeholder())
+			}
+		}
+		require.LessOrEqual(t, total, placeholders)
+	})
+}
+
+// TestLongInputIsLinear redacts megabytes of sentences, one endless number
+// and one endless address: bounded runs and addresses keep it linear (a
+// quadratic pass over this input would run past the test timeout).
+func TestLongInputIsLinear(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("my social is 123-45-6789 and ", 30000) + strings.Repeat("1 ", 100000) +
+		strings.Repeat("a dot ", 30000) + "at x dot com"
+	out, counts := all.Transcript([]call.Turn{user(long)})
+	require.GreaterOrEqual(t, counts[SSN], 30000)
+	require.NotContains(t, out[0].Text, "123-45-6789")
+}
