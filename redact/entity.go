@@ -9,6 +9,8 @@
 package redact
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -121,3 +123,40 @@ func plural(n int, one, many string) string {
 // key for every entity the redactor was asked for, zero included, so that a
 // document shows what was checked; it never holds a value.
 type Counts map[Entity]int
+
+// MarshalJSON writes the counts in the order of Entities (jsonb does not
+// keep an object's key order); nil counts are null.
+func (c Counts) MarshalJSON() ([]byte, error) {
+	if c == nil {
+		return []byte("null"), nil
+	}
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for _, e := range Entities {
+		n, ok := c[e]
+		if !ok {
+			continue
+		}
+		if b.Len() > 1 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%q:%d", e, n)
+	}
+	for e := range c {
+		if e.index() < 0 {
+			return nil, fmt.Errorf("redaction counts: %q is not an entity", e)
+		}
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// UnmarshalJSON reads counts as MarshalJSON writes them.
+func (c *Counts) UnmarshalJSON(data []byte) error {
+	var m map[Entity]int
+	if err := json.Unmarshal(data, &m); err != nil {
+		return err
+	}
+	*c = m
+	return nil
+}

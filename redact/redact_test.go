@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -192,4 +193,19 @@ func TestLongInputIsLinear(t *testing.T) {
 	out, counts := all.Transcript([]call.Turn{user(long)})
 	require.GreaterOrEqual(t, counts[SSN], 30000)
 	require.NotContains(t, out[0].Text, "123-45-6789")
+}
+
+func TestCountsJSON(t *testing.T) {
+	t.Parallel()
+	b, err := json.Marshal(Counts{Email: 2, CreditCard: 1, SSN: 0})
+	require.NoError(t, err)
+	require.Equal(t, `{"credit_card":1,"ssn":0,"email":2}`, string(b), "canonical order, zeros kept")
+	b, err = json.Marshal(Counts(nil))
+	require.NoError(t, err)
+	require.Equal(t, "null", string(b))
+	var back Counts
+	require.NoError(t, json.Unmarshal([]byte(`{"email":2,"credit_card":1,"ssn":0}`), &back))
+	require.Equal(t, Counts{Email: 2, CreditCard: 1, SSN: 0}, back)
+	_, err = json.Marshal(Counts{"cvv": 1})
+	require.Error(t, err)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/postcall/postcall/call"
+	"github.com/postcall/postcall/redact"
 )
 
 // Document is the call document of the contract (`show --json`,
@@ -47,7 +48,7 @@ type Document struct {
 	// Redaction counts, per entity the agent's plan listed at ingest, what
 	// was replaced by placeholders in the transcript; null when the plan
 	// redacted nothing. Never a value.
-	Redaction       json.RawMessage `json:"redaction"`
+	Redaction       redact.Counts   `json:"redaction"`
 	PhoneNumber     *string         `json:"phone_number"`
 	CustomerName    *string         `json:"customer_name"`
 	CustomerRequest *string         `json:"customer_request"`
@@ -206,7 +207,6 @@ func BuildDocument(ctx context.Context, db DBTX, c *Call, opts DocumentOptions) 
 	if d.Redaction, err = CallRedaction(ctx, db, c.ID); err != nil {
 		return nil, err
 	}
-	d.Redaction = rawOrNull(d.Redaction)
 	usage, err := CallUsage(ctx, db, c.ID)
 	if err != nil {
 		return nil, err

@@ -28,16 +28,20 @@ func InsertRedaction(ctx context.Context, db DBTX, callID uuid.UUID, counts reda
 	return nil
 }
 
-// CallRedaction returns the redaction counts of a call as stored (a JSON
-// object of entity name to count), nil when its plan redacted nothing.
-func CallRedaction(ctx context.Context, db DBTX, callID uuid.UUID) (json.RawMessage, error) {
-	var counts json.RawMessage
-	err := db.QueryRow(ctx, `SELECT counts FROM call_redactions WHERE call_id = $1`, callID).Scan(&counts)
+// CallRedaction returns the redaction counts of a call, nil when its plan
+// redacted nothing.
+func CallRedaction(ctx context.Context, db DBTX, callID uuid.UUID) (redact.Counts, error) {
+	var raw []byte
+	err := db.QueryRow(ctx, `SELECT counts FROM call_redactions WHERE call_id = $1`, callID).Scan(&raw)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return nil, nil
 	case err != nil:
 		return nil, fmt.Errorf("read redaction counts of call %s: %w", callID, err)
+	}
+	var counts redact.Counts
+	if err := json.Unmarshal(raw, &counts); err != nil {
+		return nil, fmt.Errorf("decode redaction counts of call %s: %w", callID, err)
 	}
 	return counts, nil
 }
