@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -93,32 +92,10 @@ func TestRedactionEndToEnd(t *testing.T) {
 	require.Contains(t, res.stderr, "line 2: rejected")
 	logs.WriteString(res.stdout + res.stderr)
 
-	workerCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	var stdout, stderr syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(workerCtx, []string{"worker"}, &env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, environ: workerEnv})
-	}()
-	addrRE := regexp.MustCompile(`http_addr=(\S+)`)
-	var base string
-	require.Eventually(t, func() bool {
-		if m := addrRE.FindStringSubmatch(stderr.String()); m != nil {
-			base = "http://" + m[1]
-			return true
-		}
-		return false
-	}, 20*time.Second, 20*time.Millisecond, "worker never started: %s", &stderr)
+	w := startHTTPWorker(t, workerEnv, token)
 	call := func(method, path, body string) (int, string) {
-		req, err := http.NewRequestWithContext(ctx, method, base+path, strings.NewReader(body))
-		require.NoError(t, err)
-		req.Header.Set("Authorization", "Bearer "+token)
-		res, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer res.Body.Close()
-		data, err := io.ReadAll(res.Body)
-		require.NoError(t, err)
-		return res.StatusCode, string(data)
+		status, data := w.call(t, method, path, body)
+		return status, string(data)
 	}
 	status, body := call("POST", "/v1/calls", strings.Replace(secretCall, "CALLID", "api-1", 1))
 	require.Equal(t, http.StatusAccepted, status, body)
@@ -148,14 +125,8 @@ func TestRedactionEndToEnd(t *testing.T) {
 		require.Equal(t, "[EMAIL], or spoken, [EMAIL]", doc.Transcript[6].Text)
 	}
 
-	stop()
-	select {
-	case code := <-done:
-		require.Equal(t, 0, code, stderr.String())
-	case <-time.After(30 * time.Second):
-		t.Fatal("worker did not stop")
-	}
-	logs.WriteString(stdout.String() + stderr.String())
+	w.shutdown(t)
+	logs.WriteString(w.stdout.String() + w.stderr.String())
 
 	requests := llm.Requests()
 	require.Len(t, requests, 4, "analysis and QC of two calls")
