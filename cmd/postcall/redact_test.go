@@ -85,11 +85,16 @@ func TestRedactionEndToEnd(t *testing.T) {
 	require.Zero(t, res.code, res.stderr)
 
 	var logs strings.Builder
-	// An invalid line holding the secrets: the rejection must not echo them.
-	bad := strings.Replace(strings.Replace(secretCall, "CALLID", "cli-bad", 1), `"2026-11-20T10:00:00Z"`, `"yesterday"`, 1)
+	// An invalid line holding the secrets, wrong in the very turns that
+	// hold them: the rejection must not echo them.
+	bad := strings.NewReplacer("CALLID", "cli-bad", `"2026-11-20T10:00:00Z"`, `"yesterday"`,
+		`{"role":"user","text":"sure`, `{"role":"narrator","text":"sure`, `"role":"user","text":"it's 219`, `"role":"user","text":["it's 219`,
+		`9999"}`, `9999"]}`).Replace(secretCall)
 	res = b.run(t, ctx, strings.Replace(secretCall, "CALLID", "cli-1", 1)+"\n"+bad+"\n", []string{"POSTCALL_LOG_LEVEL=debug"}, "ingest")
 	require.Equal(t, 1, res.code, "the bad line is rejected")
 	require.Contains(t, res.stderr, "line 2: rejected")
+	require.Contains(t, res.stderr, `transcript[1].role: "narrator" must be`)
+	require.Contains(t, res.stderr, "transcript[4].text: must be a string, got an array")
 	logs.WriteString(res.stdout + res.stderr)
 
 	w := startHTTPWorker(t, workerEnv, token)
