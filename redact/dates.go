@@ -71,7 +71,34 @@ func (s *scan) dateAround(k, to int) (first, last int, hasDay, hasYear bool) {
 			}
 		}
 	}
+	if !hasYear {
+		// The year first: "nineteen eighty five, june second".
+		if f, ok := s.yearEndingBefore(first); ok {
+			first, hasYear = f, true
+		}
+	}
 	return first, last, hasDay, hasYear
+}
+
+// yearEndingBefore finds a four-digit year, written or said in up to four
+// words, that ends right before token k (a comma may sit between).
+func (s *scan) yearEndingBefore(k int) (first int, ok bool) {
+	end := k
+	if end > 0 && s.toks[end-1].text == "," {
+		end--
+	}
+	for back := 4; back >= 1; back-- {
+		f := end - back
+		if f < 0 {
+			continue
+		}
+		if r, isNum := s.runAt(f, end); isNum && r.first() == f && r.last() == end-1 {
+			if d := joinDigits(r.items); len(d) == 4 && validYear(atoi(d)) {
+				return f, true
+			}
+		}
+	}
+	return 0, false
 }
 
 // dayAt reads a day of the month at token i: "14", "14th", "fourteenth",

@@ -209,3 +209,10 @@ func TestCountsJSON(t *testing.T) {
 	_, err = json.Marshal(Counts{"cvv": 1})
 	require.Error(t, err)
 }
+
+func TestDateOfBirthYearFirst(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, []string{"born [DATE_OF_BIRTH], thanks"}, redactOne(t, user("born nineteen eighty five, june second, thanks")))
+	require.Equal(t, []string{"my birthday is [DATE_OF_BIRTH]"}, redactOne(t, user("my birthday is 1990 May 3rd")))
+	require.Equal(t, []string{"I moved in 2019, june second"}, redactOne(t, user("I moved in 2019, june second")), "no birth word")
+}
