@@ -81,10 +81,17 @@ func (s *scan) match(items []item, plus bool) (from, to int, e Entity, counted b
 	}
 	// A valid phone number asked for as one is one, even "the phone
 	// number on the account"; after a plus it is one whatever came before.
-	if (c.has(ctxPhone) && !c.nearestIs(ctxNeg|ctxSSN|ctxCard|ctxDOB)) || plus {
-		if f, t, ok := phoneWindow(items, plus, c.has(ctxPhone)); ok {
-			return f, t, PhoneNumber, true
+	// The lookup is made once for both places that ask.
+	phoneTried, phoneFound, phoneFrom, phoneTo := false, false, 0, 0
+	phone := func() bool {
+		if !phoneTried {
+			phoneTried = true
+			phoneFrom, phoneTo, phoneFound = s.phoneWindow(items, plus, c.has(ctxPhone))
 		}
+		return phoneFound
+	}
+	if ((c.has(ctxPhone) && !c.nearestIs(ctxNeg|ctxSSN|ctxCard|ctxDOB)) || plus) && phone() {
+		return phoneFrom, phoneTo, PhoneNumber, true
 	}
 	// Not a card (checked above), so "account number for the debit" is
 	// an account.
@@ -98,8 +105,8 @@ func (s *scan) match(items []item, plus bool) (from, to int, e Entity, counted b
 		}
 	}
 	if !c.nearestIs(ctxNeg | ctxBank | ctxRouting | ctxSSN | ctxCard | ctxDOB) {
-		if f, t, ok := phoneWindow(items, plus, c.has(ctxPhone)); ok {
-			return f, t, PhoneNumber, true
+		if phone() {
+			return phoneFrom, phoneTo, PhoneNumber, true
 		}
 	}
 	// A CVV or expiry after a card, asked for or said with it: "expiry
@@ -227,12 +234,16 @@ func validRouting(d string) bool {
 	return sum%10 == 0
 }
 
+// phoneStarts is how many items into a number a phone number may start:
+// one told among other numbers starts near the front of what is left once
+// those are classified.
+const phoneStarts = 4
+
 // phoneWindow finds an item-aligned window that is a valid phone number:
 // E.164 after "+", "plus" or "00", otherwise a North American number.
-func phoneWindow(items []item, plus, intl bool) (from, to int, ok bool) {
-	valid := func(d string) bool { return validPhone(d, plus && from == 0, intl) }
-	for f := range items {
-		from = f
+func (s *scan) phoneWindow(items []item, plus, intl bool) (from, to int, ok bool) {
+	for f := range min(len(items), phoneStarts) {
+		valid := func(d string) bool { return s.validPhone(d, plus && f == 0, intl) }
 		total := 0
 		for t := f; t < len(items); t++ {
 			total += len(items[t].digits)
@@ -258,32 +269,61 @@ func phoneWindow(items []item, plus, intl bool) (from, to int, ok bool) {
 	return 0, 0, false
 }
 
+// phoneLookupsPerToken sets how many numbering-plan lookups (15-45 µs
+// each) one transcript may make: 64, plus one per this many tokens. A
+// transcript of nothing but numbers would otherwise cost seconds.
+const phoneLookupsPerToken = 8
+
 // validPhone checks a number against the numbering plans (libphonenumber's
 // metadata): as an international number after a plus or 00, else as a
 // North American one, else, with phone words around it, as an
-// international number whose plus was not said.
-func validPhone(d string, plus, intl bool) bool {
+// international number whose plus was not said. Once the transcript's
+// lookups are spent, a number of the right shape counts as valid: the
+// redactor errs on the side of removing.
+func (s *scan) validPhone(d string, plus, intl bool) bool {
 	switch {
 	case plus:
-		return validIn("+"+d, "")
+		return s.lookup(len(d) >= 8, func() bool { return validIn("+"+d, "") })
 	case len(d) > 2 && d[:2] == "00":
-		return validIn("+"+d[2:], "")
+		return s.lookup(len(d) >= 10, func() bool { return validIn("+"+d[2:], "") })
 	case len(d) < 10:
 		return false
 	}
-	return validNANP(d) || (intl && len(d) >= 11 && d[0] != '1' && validIn("+"+d, ""))
+	if nanpShaped(d) && s.lookup(true, func() bool { return validNANP(d) }) {
+		return true
+	}
+	return intl && len(d) >= 11 && d[0] != '1' && s.lookup(true, func() bool { return validIn("+"+d, "") })
 }
 
-// validNANP checks a number without a plus against the United States' and
-// Canada's numbering plans. It hands the library the parsed number itself:
-// parsing the string and finding which of calling code 1's two dozen
-// regions it belongs to costs three times as much as the check.
-func validNANP(d string) bool {
+// lookup runs check while the transcript has lookups left, else answers
+// shaped.
+func (s *scan) lookup(shaped bool, check func() bool) bool {
+	if !shaped {
+		return false
+	}
+	if s.phoneLookups <= 0 {
+		return true
+	}
+	s.phoneLookups--
+	return check()
+}
+
+// nanpShaped reports whether d can be a North American number: ten digits
+// (after an optional 1) whose area code and exchange start with 2-9.
+func nanpShaped(d string) bool {
 	if len(d) == 11 && d[0] == '1' {
 		d = d[1:]
 	}
-	if len(d) != 10 || d[0] < '2' || d[3] < '2' {
-		return false
+	return len(d) == 10 && d[0] >= '2' && d[3] >= '2'
+}
+
+// validNANP checks a ten- or eleven-digit number against the United
+// States' and Canada's numbering plans. It hands the library the parsed
+// number itself: parsing the string and finding which of calling code 1's
+// two dozen regions it belongs to costs three times as much as the check.
+func validNANP(d string) bool {
+	if len(d) == 11 {
+		d = d[1:]
 	}
 	num := &phonenumbers.PhoneNumber{CountryCode: proto.Int32(1), NationalNumber: proto.Uint64(uint64(atoi(d)))}
 	return phonenumbers.IsValidNumberForRegion(num, "US") || phonenumbers.IsValidNumberForRegion(num, "CA")

@@ -122,6 +122,7 @@ func newScan(turns []call.Turn) *scan {
 		s.toks = tokenize(s.toks, int32(i), t.Text)
 	}
 	s.turnStart[len(turns)] = len(s.toks)
+	s.phoneLookups = 64 + len(s.toks)/phoneLookupsPerToken
 	return s
 }
 

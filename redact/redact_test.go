@@ -216,3 +216,17 @@ func TestDateOfBirthYearFirst(t *testing.T) {
 	require.Equal(t, []string{"my birthday is [DATE_OF_BIRTH]"}, redactOne(t, user("my birthday is 1990 May 3rd")))
 	require.Equal(t, []string{"I moved in 2019, june second"}, redactOne(t, user("I moved in 2019, june second")), "no birth word")
 }
+
+// TestPhoneLookupBudget: a transcript of nothing but phone numbers spends
+// its numbering-plan lookups, after which numbers of the right shape are
+// redacted without one (erring on the side of removing), so that such a
+// transcript costs linear time.
+func TestPhoneLookupBudget(t *testing.T) {
+	t.Parallel()
+	// 211 is not an area code: invalid, yet North American in shape.
+	require.Equal(t, []string{"call 211 555 0100"}, redactOne(t, user("call 211 555 0100")))
+	flood := strings.Repeat("call 415 555 0100 ", 3000)
+	out, counts := all.Transcript([]call.Turn{user(flood + "call 211 555 0100")})
+	require.Equal(t, 3001, counts[PhoneNumber])
+	require.NotContains(t, out[0].Text, "211 555 0100")
+}

@@ -10,6 +10,9 @@ type scan struct {
 	// lastCardTurn is the turn of the last card number found, -1 before
 	// any: a CVV or expiry is only redacted after a card.
 	lastCardTurn int
+	// phoneLookups is how many numbering-plan lookups are left (see
+	// phoneLookupsPerToken).
+	phoneLookups int
 }
 
 // span is one detected entity: tokens first..last (which may cross into the
