@@ -12,7 +12,7 @@ var notLocalPart = map[string]bool{
 	"number": true, "office": true, "school": true, "store": true, "now": true, "one": true, "just": true,
 	"that's": true, "i'm": true, "we're": true, "out": true, "stay": true, "staying": true, "live": true,
 	"contact": true, "reach": true, "write": true, "send": true, "to": true, "try": true, "use": true,
-	"address's": true, "email's": true, "is:": true, "cc": true, "from": true, "of": true, "on": true,
+	"address's": true, "email's": true, "cc": true, "from": true, "of": true, "on": true,
 	"for": true, "with": true, "spoken": true, "it'll": true, "wait": true, "no": true, "called": true,
 }
 

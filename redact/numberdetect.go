@@ -5,8 +5,8 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// notOther are the keywords that make a number something other than the
-// entity being checked when they are the closest one.
+// notCard are the keywords that, closest to a number with no card word
+// around, make it something other than a card.
 const notCard = ctxNeg | ctxBank | ctxRouting | ctxSSN | ctxPhone
 
 // runs reads every number of tokens [from, to) and classifies it.
