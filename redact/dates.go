@@ -12,7 +12,8 @@ func (s *scan) monthDates(from, to int, expiry bool) {
 		}
 		// "may" and "march" are also plain words: a month needs a day or a
 		// year next to it, which the parse below demands.
-		first, last, hasDay, hasYear := s.dateAround(k, to)
+		first, last, day, hasYear := s.dateAround(k, to)
+		hasDay := day > 0
 		if !hasDay && !hasYear {
 			continue
 		}
@@ -20,11 +21,15 @@ func (s *scan) monthDates(from, to int, expiry bool) {
 			continue
 		}
 		c := s.contextOf(first, last)
+		turn := int(s.toks[k].turn)
 		switch {
-		case !expiry && c.has(ctxDOB):
+		case !expiry && (c.has(ctxDOB) || s.birthRepeated(turn, monthDay{int(t.info.month), day})):
 			s.claim(first, last, DateOfBirth, true)
+			if hasDay {
+				s.birth = birth{turn: int(s.toks[last].turn), date: monthDay{int(t.info.month), day}}
+			}
 			k = last
-		case expiry && c.wide&ctxExpiry != 0 && s.cardRecent(int(s.toks[k].turn)):
+		case expiry && c.wide&ctxExpiry != 0 && s.cardRecent(turn):
 			s.claim(first, last, CreditCard, false)
 			k = last
 		}
@@ -34,9 +39,10 @@ func (s *scan) monthDates(from, to int, expiry bool) {
 // dateAround reads a date around the month name at token k: an optional
 // day before it ("the 14th of"), an optional day after it ("14th", "the
 // fourteenth", "twenty first") and an optional year ("1985", "nineteen
-// eighty five", "'85").
-func (s *scan) dateAround(k, to int) (first, last int, hasDay, hasYear bool) {
+// eighty five", "'85"). day is 0 when there is none.
+func (s *scan) dateAround(k, to int) (first, last, day int, hasYear bool) {
 	first, last = k, k
+	hasDay := false
 	// Day first: [the] DAY [of] MONTH.
 	b := k - 1
 	if b >= 0 && s.toks[b].text == "of" {
@@ -44,7 +50,7 @@ func (s *scan) dateAround(k, to int) (first, last int, hasDay, hasYear bool) {
 	}
 	if b >= 0 {
 		if f, ok := s.dayEndingAt(b); ok {
-			first, hasDay = f, true
+			first, hasDay, day = f, true, s.dayValue(f, b)
 			if first > 0 && s.toks[first-1].text == "the" {
 				first--
 			}
@@ -56,7 +62,7 @@ func (s *scan) dateAround(k, to int) (first, last int, hasDay, hasYear bool) {
 			n++
 		}
 		if l, ok := s.dayAt(n, to); ok {
-			last, hasDay = l, true
+			last, hasDay, day = l, true, s.dayValue(n, l)
 			n = l + 1
 		}
 	}
@@ -77,7 +83,7 @@ func (s *scan) dateAround(k, to int) (first, last int, hasDay, hasYear bool) {
 			first, hasYear = f, true
 		}
 	}
-	return first, last, hasDay, hasYear
+	return first, last, day, hasYear
 }
 
 // yearEndingBefore finds a four-digit year, written or said in up to four
@@ -134,6 +140,24 @@ func (s *scan) dayAt(i, to int) (last int, ok bool) {
 		return i, true
 	}
 	return 0, false
+}
+
+// dayValue is the day of the month tokens first..last (read by dayAt)
+// name.
+func (s *scan) dayValue(first, last int) int {
+	d := 0
+	for k := first; k <= last; k++ {
+		t := &s.toks[k]
+		switch {
+		case t.kind == tokNum:
+			d += atoi(t.text)
+		case t.info.ordinal != 0 && (k > first || t.info.num == numNone):
+			d += int(t.info.ordinal)
+		case t.info.num != numNone:
+			d += int(t.info.value)
+		}
+	}
+	return d
 }
 
 // dayEndingAt reads a day of the month whose last token is k, for "the

@@ -67,8 +67,11 @@ func (s *scan) match(items []item, plus bool) (from, to int, e Entity, counted b
 	if f, ok := ssnGroups(items); ok && (!c.nearestIs(ctxNeg|ctxBank|ctxRouting|ctxPhone|ctxCard) || c.has(ctxSSN)) {
 		return f, f + 2, SSN, true
 	}
-	if c.has(ctxDOB) && !c.nearestIs(ctxSSN|ctxBank|ctxRouting|ctxCard|ctxPhone) && numericDate(items) {
-		return whole(DateOfBirth)
+	if c.has(ctxDOB) && !c.nearestIs(ctxSSN|ctxBank|ctxRouting|ctxCard|ctxPhone) {
+		if md, ok := numericDate(items); ok {
+			s.birth = birth{turn: int(s.toks[items[len(items)-1].last].turn), date: md}
+			return whole(DateOfBirth)
+		}
 	}
 	ssnContext := c.has(ctxSSN) && (c.nearestIs(ctxSSN) || !c.nearestIs(ctxNeg|ctxBank|ctxRouting|ctxPhone|ctxCard))
 	if ssnContext {
@@ -334,33 +337,45 @@ func validIn(number, region string) bool {
 	return err == nil && phonenumbers.IsValidNumber(num)
 }
 
-// numericDate reports whether a number said near a birth keyword is a
-// date: m d y or y m d parts, or 6 or 8 digits run together (MMDDYY,
-// MMDDYYYY, YYYYMMDD).
-func numericDate(items []item) bool {
-	if len(items) == 3 || len(items) == 2 {
-		a, b := atoi(items[0].digits), atoi(items[1].digits)
-		if len(items) == 2 {
-			return len(items[0].digits) <= 2 && len(items[1].digits) <= 2 && validDay(a, b)
-		}
-		c := atoi(items[2].digits)
+// numericDate reads a number said near a birth keyword as a date: m d y or
+// y m d parts, or 6 or 8 digits run together (MMDDYY, MMDDYYYY, YYYYMMDD).
+// It returns the month and day (read US-style, month first, when both
+// orders are possible).
+func numericDate(items []item) (monthDay, bool) {
+	md := func(m, d int) (monthDay, bool) { return monthDay{m, d}, validDay(m, d) }
+	short := func(i int) bool { return len(items[i].digits) <= 2 }
+	switch {
+	case len(items) == 2 && short(0) && short(1):
+		return md(atoi(items[0].digits), atoi(items[1].digits))
+	case len(items) == 3:
+		a, b, c := atoi(items[0].digits), atoi(items[1].digits), atoi(items[2].digits)
 		switch {
-		case len(items[0].digits) == 4:
-			return validDay(b, c) && validYear(a)
-		case len(items[2].digits) == 4 || len(items[2].digits) == 2:
-			return (validDay(a, b) || validDay(b, a)) && len(items[0].digits) <= 2 && len(items[1].digits) <= 2
+		case len(items[0].digits) == 4 && validYear(a):
+			return md(b, c)
+		case (len(items[2].digits) == 4 || len(items[2].digits) == 2) && short(0) && short(1):
+			if validDay(a, b) {
+				return md(a, b)
+			}
+			return md(b, a)
 		}
 	}
 	d := joinDigits(items)
 	switch len(d) {
 	case 6:
-		return validDay(atoi(d[:2]), atoi(d[2:4]))
+		return md(atoi(d[:2]), atoi(d[2:4]))
 	case 8:
-		return (validDay(atoi(d[:2]), atoi(d[2:4])) && validYear(atoi(d[4:]))) ||
-			(validYear(atoi(d[:4])) && validDay(atoi(d[4:6]), atoi(d[6:])))
+		if validYear(atoi(d[4:])) && validDay(atoi(d[:2]), atoi(d[2:4])) {
+			return md(atoi(d[:2]), atoi(d[2:4]))
+		}
+		if validYear(atoi(d[:4])) {
+			return md(atoi(d[4:6]), atoi(d[6:]))
+		}
 	}
-	return false
+	return monthDay{}, false
 }
+
+// monthDay is a date's month (1-12) and day (1-31).
+type monthDay struct{ month, day int }
 
 func validDay(month, day int) bool { return month >= 1 && month <= 12 && day >= 1 && day <= 31 }
 func validYear(y int) bool         { return y >= 1900 && y <= 2099 }

@@ -116,7 +116,7 @@ func newScan(turns []call.Turn) *scan {
 	for _, t := range turns {
 		size += len(t.Text)
 	}
-	s := &scan{toks: make([]token, 0, size/4+8), turnStart: make([]int, len(turns)+1), lastCardTurn: -1}
+	s := &scan{toks: make([]token, 0, size/4+8), turnStart: make([]int, len(turns)+1), lastCardTurn: -1, birth: birth{turn: -1}}
 	for i, t := range turns {
 		s.turnStart[i] = len(s.toks)
 		s.toks = tokenize(s.toks, int32(i), t.Text)

@@ -230,3 +230,19 @@ func TestPhoneLookupBudget(t *testing.T) {
 	require.Equal(t, 3001, counts[PhoneNumber])
 	require.NotContains(t, out[0].Text, "211 555 0100")
 }
+
+func TestDateOfBirthReadBack(t *testing.T) {
+	t.Parallel()
+	got := redactOne(t,
+		agent("What's your date of birth?"), user("ten fifteen eighty two"),
+		agent("Sorry, was that October 15th?"), user("yes, October 15th, 1982"),
+		agent("Great. Your renewal is on October 16th."))
+	require.Equal(t, []string{"What's your date of birth?", "[DATE_OF_BIRTH]", "Sorry, was that [DATE_OF_BIRTH]?",
+		"yes, [DATE_OF_BIRTH]", "Great. Your renewal is on October 16th."}, got, "only the same month and day is the birth date again")
+}
+
+func TestExpirySpokenWithSlash(t *testing.T) {
+	t.Parallel()
+	got := redactOne(t, user("card 5425 2334 3010 9903"), agent("expiration?"), user("oh six slash twenty nine"))
+	require.Equal(t, "[CREDIT_CARD]", got[2])
+}

@@ -13,6 +13,17 @@ type scan struct {
 	// phoneLookups is how many numbering-plan lookups are left (see
 	// phoneLookupsPerToken).
 	phoneLookups int
+	// birth is the last date of birth found: the same month and day said
+	// soon after it is it again ("was that October 15th?"), whatever the
+	// words around it.
+	birth birth
+}
+
+// birth is where a date of birth was found and its month and day. It never
+// leaves the scan.
+type birth struct {
+	turn int // -1 before any
+	date monthDay
 }
 
 // span is one detected entity: tokens first..last (which may cross into the
@@ -99,6 +110,12 @@ func (c context) nearestIs(m ctxMask) bool { return c.nearest&m != 0 }
 
 // has reports whether any keyword of m is around.
 func (c context) has(m ctxMask) bool { return c.any&m != 0 }
+
+// birthRepeated reports whether md at turn repeats the date of birth found
+// in the few turns before.
+func (s *scan) birthRepeated(turn int, md monthDay) bool {
+	return s.birth.turn >= 0 && turn-s.birth.turn <= 4 && s.birth.date == md
+}
 
 // cardRecent reports whether a card number was found within the last few
 // turns before turn.

@@ -152,7 +152,7 @@ func buildWords() map[string]*vocab {
 		"grand", "k")
 
 	add(wordInfo{filler: true}, "uh", "um", "umm", "uhh", "er", "erm", "ah", "hmm", "mm", "dash", "hyphen",
-		"space")
+		"space", "slash")
 	add(wordInfo{emailJoin: '.'}, "dot", "period", "point")
 	add(wordInfo{emailJoin: '_'}, "underscore")
 	add(wordInfo{emailJoin: '-'}, "dash", "hyphen")
