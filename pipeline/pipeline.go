@@ -138,13 +138,17 @@ func (p *Service) Start(ctx context.Context, tx pgx.Tx, c *store.Call, plan *age
 // (the job's completion) so that the run's effect and its job's completion
 // never diverge. A run whose result is already stored is not sent again: a
 // retried job does not pay twice.
-func (p *Service) Execute(ctx context.Context, db DB, runID int64, complete func(ctx context.Context, tx pgx.Tx) error) error {
+func (p *Service) Execute(ctx context.Context, db DB, runID int64, complete completeFunc) error {
 	run, c, err := store.GetRunWithCall(ctx, db, runID)
 	if err != nil {
 		return err
 	}
 	if run.Terminal() {
 		return p.storeResult(ctx, db, run, nil, complete)
+	}
+	if answer := store.StoredAnswer(run); answer != nil {
+		// An earlier attempt paid for this answer, then failed to store it.
+		return p.storeOrFail(ctx, db, run, answer, complete)
 	}
 	if c.IsPurged {
 		return p.storeResult(ctx, db, run, &store.RunResult{
@@ -192,32 +196,39 @@ func (p *Service) Execute(ctx context.Context, db DB, runID int64, complete func
 	default:
 		return fmt.Errorf("run %d: unknown kind %q", run.ID, run.Kind)
 	}
-	// Money spent is recorded whatever happens next.
+	if runErr == nil {
+		// Money spent, and what it bought, is recorded whatever happens next.
+		res, err := p.recordAnswer(ctx, db, run, storeRequests(requests), &store.RunResult{
+			Status: store.RunSucceeded, Model: model, Demo: p.Demo, Output: output, Score: score, Passed: passed,
+			Latency: time.Since(start),
+		})
+		if err != nil {
+			return err
+		}
+		return p.storeOrFail(ctx, db, run, res, complete)
+	}
 	if err := store.RecordRequests(ctx, db, run, storeRequests(requests)); err != nil {
 		return err
 	}
-	if runErr != nil {
-		if d, ok := analysis.RetryAfter(runErr); ok {
-			return &TransientError{RetryAfter: d, Err: fmt.Errorf("%s run %d of call %s: %w", run.Kind, run.ID, c.ID, runErr)}
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("%s run %d of call %s: %w", run.Kind, run.ID, c.ID, runErr)
-		}
-		p.logger().WarnContext(ctx, "run failed", slog.String("call", c.ID.String()), slog.Int64("run", run.ID),
-			slog.String("kind", run.Kind), slog.String("error", runErr.Error()))
-		return p.storeResult(ctx, db, run, &store.RunResult{
-			Status: store.RunFailed, Model: model, Demo: p.Demo, Error: runErr.Error(), Latency: time.Since(start),
-		}, complete)
+	if d, ok := analysis.RetryAfter(runErr); ok {
+		return &TransientError{RetryAfter: d, Err: fmt.Errorf("%s run %d of call %s: %w", run.Kind, run.ID, c.ID, runErr)}
 	}
-	return p.storeResult(ctx, db, run, &store.RunResult{
-		Status: store.RunSucceeded, Model: model, Demo: p.Demo, Output: output, Score: score, Passed: passed,
-		Latency: time.Since(start),
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s run %d of call %s: %w", run.Kind, run.ID, c.ID, runErr)
+	}
+	p.logger().WarnContext(ctx, "run failed", slog.String("call", c.ID.String()), slog.Int64("run", run.ID),
+		slog.String("kind", run.Kind), slog.String("error", runErr.Error()))
+	return p.storeOrFail(ctx, db, run, &store.RunResult{
+		Status: store.RunFailed, Model: model, Demo: p.Demo, Error: runErr.Error(), Latency: time.Since(start),
 	}, complete)
 }
 
+// completeFunc completes the job of a run in tx.
+type completeFunc = func(ctx context.Context, tx pgx.Tx) error
+
 // storeResult stores res (nil: already stored), finalizes the call if it is
 // ready and completes the job, all in one transaction.
-func (p *Service) storeResult(ctx context.Context, db DB, run *store.Run, res *store.RunResult, complete func(context.Context, pgx.Tx) error) error {
+func (p *Service) storeResult(ctx context.Context, db DB, run *store.Run, res *store.RunResult, complete completeFunc) error {
 	tx, err := db.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("store %s run %d: %w", run.Kind, run.ID, err)

@@ -61,15 +61,15 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 		Pool: a.pool, Token: a.cfg.APIToken, Enqueuer: a.enqueuer, Metrics: metrics.Handler(a.registry, a.log),
 		Links: a.links, Recordings: a.recordings, Retention: apiRetention{a.retention}, Logger: a.log,
 	}
-	srv := &http.Server{
-		Handler:           server.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+	srv := api.NewHTTPServer(server.Handler(), api.HTTPServerConfig{})
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(ln) }()
 
 	// Job outcomes come from River's event stream of this client.
-	stopWatching := jobs.WatchJobs(a.river, a.metrics.ObserveJob)
+	stopWatching := jobs.WatchJobs(a.river, func(ev jobs.JobEvent) {
+		a.metrics.ObserveJob(ev)
+		jobs.LogFailure(ctx, a.log, ev)
+	})
 	defer stopWatching()
 
 	if err := a.river.Start(ctx); err != nil {
