@@ -10,6 +10,8 @@ import (
 	"time"
 
 	openai "github.com/sashabaranov/go-openai"
+
+	"github.com/postcall/postcall/internal/wait"
 )
 
 // Defaults of [OpenAIConfig].
@@ -165,7 +167,7 @@ func NewOpenAI(cfg OpenAIConfig) (*OpenAI, error) {
 		o.now = time.Now
 	}
 	if o.sleep == nil {
-		o.sleep = sleepContext
+		o.sleep = wait.Sleep
 	}
 	if o.observe == nil {
 		o.observe = func(Observation) {}

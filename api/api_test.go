@@ -73,7 +73,7 @@ func setup(t *testing.T, mutate ...func(*api.Server)) *testBundle {
 	ctx := context.Background()
 	pool, schema := dbtest.Schema(t)
 	p := &pipeline.Service{}
-	client, err := jobs.NewClient(jobs.ClientConfig{Pool: pool, Pipeline: p, Schema: schema})
+	queue, err := jobs.NewQueue(pool, schema, nil)
 	require.NoError(t, err)
 	plans, err := agent.ParsePlans([]byte(planYAML))
 	require.NoError(t, err)
@@ -93,7 +93,7 @@ func setup(t *testing.T, mutate ...func(*api.Server)) *testBundle {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	b.server = &api.Server{
 		Pool: pool, Schema: schema, Token: testToken,
-		Enqueuer:   &jobs.Enqueuer{Pool: pool, Client: client, Pipeline: p},
+		Enqueuer:   &pipeline.Calls{DB: pool, Pipeline: p, Queue: queue},
 		Retention:  b.retention,
 		Metrics:    metrics.Handler(b.registry, logger),
 		Recordings: recordings,
@@ -613,7 +613,7 @@ func TestReanalyze(t *testing.T) {
 
 	var highPriority int
 	require.NoError(t, b.pool.QueryRow(context.Background(),
-		`SELECT count(*) FROM river_job WHERE priority = $1`, jobs.PriorityReanalyze).Scan(&highPriority))
+		`SELECT count(*) FROM river_job WHERE priority = $1`, pipeline.PriorityReanalyze).Scan(&highPriority))
 	require.Equal(t, 3, highPriority)
 
 	for _, tc := range []struct {

@@ -16,26 +16,25 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/postcall/postcall/call"
-	"github.com/postcall/postcall/jobs"
 	"github.com/postcall/postcall/pipeline"
 	"github.com/postcall/postcall/store"
 )
 
 // Enqueuer stores calls and enqueues their post-call processing;
-// *jobs.Enqueuer is one.
+// *pipeline.Calls is one.
 type Enqueuer interface {
 	// Ingest stores a validated record and enqueues its processing, with
 	// the idempotency of `postcall ingest`.
-	Ingest(ctx context.Context, rec *call.Record) (*jobs.IngestResult, error)
+	Ingest(ctx context.Context, rec *call.Record) (*pipeline.IngestResult, error)
 	// Reanalyze runs the selected kinds again with the agent's current
 	// plan.
-	Reanalyze(ctx context.Context, ref string, kinds pipeline.Kinds) (*jobs.IngestResult, error)
+	Reanalyze(ctx context.Context, ref string, kinds pipeline.Kinds) (*pipeline.IngestResult, error)
 }
 
-// Retention soft-deletes and erases calls. ref is postcall's id of a call
-// that exists. Errors wrapping store.ErrNotFound answer 404, errors wrapping
-// ErrConflict 409 with the error's message (which must hold no personal
-// data), any other 500.
+// Retention soft-deletes and erases calls; *pipeline.Calls is one. ref is
+// postcall's id of a call that exists. Errors wrapping store.ErrNotFound
+// answer 404, errors wrapping ErrConflict or pipeline.ErrOnHold 409 with the
+// error's message (which must hold no personal data), any other 500.
 type Retention interface {
 	// SoftDelete marks the call deleted: it leaves listings and is
 	// hard-deleted when the agent's retention period says so.
@@ -66,7 +65,7 @@ type runJSON struct {
 	Kind string `json:"kind"`
 }
 
-func newRunsResponse(res *jobs.IngestResult) (auto, reason *string, runs []runJSON) {
+func newRunsResponse(res *pipeline.IngestResult) (auto, reason *string, runs []runJSON) {
 	runs = []runJSON{}
 	for _, r := range res.Runs {
 		runs = append(runs, runJSON{ID: r.ID, Kind: r.Kind})
@@ -119,7 +118,7 @@ func (s *Server) createCall(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.Enqueuer.Ingest(r.Context(), rec)
 	switch {
-	case errors.Is(err, jobs.ErrUnknownAgent):
+	case errors.Is(err, pipeline.ErrUnknownAgent):
 		writeError(w, http.StatusUnprocessableEntity, "unknown agent",
 			FieldError{Field: "agent_id", Message: "no agent with this id: apply its plan with `postcall agents apply`"})
 		return
@@ -351,7 +350,7 @@ func (s *Server) reanalyzeCall(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, "not found")
 		return
-	case errors.Is(err, jobs.ErrNotReanalyzable):
+	case errors.Is(err, pipeline.ErrNotReanalyzable):
 		writeError(w, http.StatusConflict, err.Error())
 		return
 	case err != nil:
@@ -417,6 +416,8 @@ func (s *Server) retentionDone(w http.ResponseWriter, r *http.Request, op string
 		writeError(w, http.StatusNotFound, "not found")
 	case errors.Is(err, ErrConflict):
 		writeError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, pipeline.ErrOnHold):
+		writeError(w, http.StatusConflict, fmt.Errorf("%w: %w", ErrConflict, err).Error())
 	default:
 		s.internalError(w, r, op, err)
 	}

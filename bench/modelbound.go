@@ -42,7 +42,7 @@ func runModelBound(ctx context.Context, e *env) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	enq, err := newEnqueuer(workerConfig{Pool: s.Pool, Schema: s.Name, Logger: e.log})
+	enq, err := newEnqueuer(ctx, workerConfig{Pool: s.Pool, Schema: s.Name, Logger: e.log})
 	if err != nil {
 		return nil, err
 	}

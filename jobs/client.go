@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"time"
@@ -61,9 +60,8 @@ type ClientConfig struct {
 	FetchPollInterval time.Duration
 }
 
-// NewClient returns postcall's River client. It sets
-// cfg.Pipeline.EnqueueDeliveries (and cfg.Retention.EnqueueRecordingDeletions)
-// to enqueue through the new client.
+// NewClient returns postcall's River client, with a worker for every job
+// kind the configured services work.
 func NewClient(cfg ClientConfig) (*river.Client[pgx.Tx], error) {
 	if cfg.Pool == nil {
 		return nil, fmt.Errorf("jobs client: Pool is required")
@@ -88,8 +86,8 @@ func NewClient(cfg ClientConfig) (*river.Client[pgx.Tx], error) {
 	}
 	t := timeoutsFor(cfg.RescueAfter)
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &AnalysisWorker{DB: cfg.Pool, Pipeline: cfg.Pipeline, RunTimeout: t.run})
-	river.AddWorker(workers, &QCWorker{DB: cfg.Pool, Pipeline: cfg.Pipeline, RunTimeout: t.run})
+	river.AddWorker(workers, &RunWorker[AnalysisArgs]{DB: cfg.Pool, Pipeline: cfg.Pipeline, RunTimeout: t.run})
+	river.AddWorker(workers, &RunWorker[QCArgs]{DB: cfg.Pool, Pipeline: cfg.Pipeline, RunTimeout: t.run})
 	if cfg.Pipeline.Deliveries != nil {
 		river.AddWorker(workers, &DeliverWorker{DB: cfg.Pool, Deliveries: cfg.Pipeline.Deliveries})
 	}
@@ -135,12 +133,6 @@ func NewClient(cfg ClientConfig) (*river.Client[pgx.Tx], error) {
 	if err != nil {
 		return nil, fmt.Errorf("jobs client: %w", err)
 	}
-	// The pipeline enqueues the deliveries of a call in the transaction that
-	// finalizes it, through this client.
-	cfg.Pipeline.EnqueueDeliveries = func(ctx context.Context, tx pgx.Tx, ids []string) error {
-		return enqueueDeliveries(ctx, client, tx, ids)
-	}
-	wireRetention(&cfg, client)
 	return client, nil
 }
 

@@ -58,7 +58,7 @@ type testBundle struct {
 	schema   string
 	llm      *openaitest.Server
 	client   *river.Client[pgx.Tx]
-	enqueuer *jobs.Enqueuer
+	enqueuer *pipeline.Calls
 	pipeline *pipeline.Service
 }
 
@@ -78,7 +78,9 @@ func setup(t *testing.T, withModel bool) *testBundle {
 	}
 	b := &testBundle{pool: pool, schema: schema, llm: llm, pipeline: p}
 	b.client = b.startClient(t, p)
-	b.enqueuer = &jobs.Enqueuer{Pool: pool, Client: b.client, Pipeline: p}
+	queue, err := jobs.NewQueue(pool, schema, quietLogger)
+	require.NoError(t, err)
+	b.enqueuer = &pipeline.Calls{DB: pool, Pipeline: p, Queue: queue}
 
 	plans, err := agent.ParsePlans([]byte(planYAML))
 	require.NoError(t, err)
@@ -257,7 +259,7 @@ func TestIngestUnknownAgentStoresNothing(t *testing.T) {
 	rec := conversation()
 	rec.AgentID = "nobody"
 	_, err := b.enqueuer.Ingest(ctx, rec)
-	require.ErrorIs(t, err, jobs.ErrUnknownAgent)
+	require.ErrorIs(t, err, pipeline.ErrUnknownAgent)
 	_, err = store.GetCall(ctx, b.pool, rec.CallID)
 	require.ErrorIs(t, err, store.ErrNotFound)
 }
@@ -330,7 +332,13 @@ func TestRetriedRunDoesNotPayTwice(t *testing.T) {
 	// lost) runs the pipeline again: nothing is sent.
 	for _, run := range res.Runs {
 		completed := false
-		err := b.pipeline.Execute(ctx, b.pool, run.ID, func(context.Context, pgx.Tx) error { completed = true; return nil })
+		done, err := b.pipeline.Execute(ctx, b.pool, run.ID)
+		require.NoError(t, err)
+		err = pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+			_, err := b.pipeline.Store(ctx, tx, done)
+			completed = err == nil // the job completes in this transaction
+			return err
+		})
 		require.NoError(t, err)
 		require.True(t, completed)
 	}
@@ -509,7 +517,7 @@ func TestBulkReanalysisResumesAfterItsCursor(t *testing.T) {
 	require.NoError(t, err)
 	priorities, err = pgx.CollectRows(rows, pgx.RowTo[int])
 	require.NoError(t, err)
-	require.Equal(t, []int{jobs.PriorityBulk}, priorities)
+	require.Equal(t, []int{int(pipeline.PriorityBulk)}, priorities)
 
 	require.Eventually(t, func() bool {
 		finished, pending, err := store.BulkProgress(ctx, b.pool, bulk.ID)

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 	"github.com/robfig/cron/v3"
@@ -229,22 +228,4 @@ func SchedulePeriod(schedule cron.Schedule, now time.Time) time.Duration {
 		at = next
 	}
 	return max(period, time.Minute)
-}
-
-// wireRetention makes the Retention service enqueue its deletion jobs
-// through client.
-func wireRetention(cfg *ClientConfig, client *river.Client[pgx.Tx]) {
-	if cfg.Retention == nil {
-		return
-	}
-	cfg.Retention.EnqueueRecordingDeletions = func(ctx context.Context, tx pgx.Tx, batches []int64) error {
-		params := make([]river.InsertManyParams, len(batches))
-		for i, b := range batches {
-			params[i] = river.InsertManyParams{Args: DeleteRecordingsArgs{Batch: b}}
-		}
-		if _, err := client.InsertManyTx(ctx, tx, params); err != nil {
-			return fmt.Errorf("enqueue recording deletions: %w", err)
-		}
-		return nil
-	}
 }

@@ -67,6 +67,7 @@ type retentionBundle struct {
 	pipeline  *pipeline.Service
 	logs      *logCapture
 	llm       *openaitest.Server
+	queue     *jobs.Queue
 }
 
 // setupRetention gives a test a schema of its own, a fake bucket, a model
@@ -106,6 +107,8 @@ func setupRetention(t *testing.T) *retentionBundle {
 	}))
 	model, err := analysis.NewOpenAI(analysis.OpenAIConfig{BaseURL: llm.URL, APIKey: llm.APIKey, MaxRetryWait: time.Millisecond})
 	require.NoError(t, err)
+	queue, err := jobs.NewQueue(pool, schema, nil)
+	require.NoError(t, err)
 
 	plans, err := agent.ParsePlans([]byte(keeperPlan))
 	require.NoError(t, err)
@@ -115,7 +118,8 @@ func setupRetention(t *testing.T) *retentionBundle {
 		pool: pool, schema: schema, mem: mem, faults: faults, logs: &logCapture{}, llm: llm,
 		pipeline: &pipeline.Service{Analyzer: &analysis.Analyzer{Model: model, DefaultModel: "gpt-4.1-mini"}},
 		retention: &retention.Service{DB: pool, PurgeAfterDays: 30, HardDeleteAfterDays: 30, BatchSize: 7,
-			Recordings: recordings},
+			Recordings: recordings, Queue: queue},
+		queue: queue,
 	}
 }
 
@@ -146,7 +150,7 @@ var keeperSeq atomic.Int64
 // ingest stores a call of agent keeper with personal data (markers are
 // unique to it) and enqueues its processing. It returns the call's id and
 // markers.
-func ingestKeeper(t *testing.T, ctx context.Context, e *jobs.Enqueuer, mem *s3mem.Backend) (string, []string) {
+func ingestKeeper(t *testing.T, ctx context.Context, e *pipeline.Calls, mem *s3mem.Backend) (string, []string) {
 	t.Helper()
 	tag := fmt.Sprintf("keeper-%05d", keeperSeq.Add(1))
 	phone := fmt.Sprintf("+1666%07d", keeperSeq.Load())
@@ -272,8 +276,8 @@ func TestRecordingDeletionJobRetriesUntilConfirmed(t *testing.T) {
 	ctx := context.Background()
 	b := setupRetention(t)
 	b.pipeline.Analyzer = nil // the runs wait; this test is about recordings
-	client := b.startWorker(t)
-	e := &jobs.Enqueuer{Pool: b.pool, Client: client, Pipeline: b.pipeline}
+	b.startWorker(t)
+	e := &pipeline.Calls{DB: b.pool, Pipeline: b.pipeline, Queue: b.queue}
 	var keys []string
 	for range 3 {
 		_, markers := ingestKeeper(t, ctx, e, b.mem)
@@ -305,8 +309,8 @@ func TestPurgeWhileWorkerProcessesCalls(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setupRetention(t)
-	client := b.startWorker(t)
-	e := &jobs.Enqueuer{Pool: b.pool, Client: client, Pipeline: b.pipeline}
+	b.startWorker(t)
+	e := &pipeline.Calls{DB: b.pool, Pipeline: b.pipeline, Queue: b.queue}
 
 	stop := make(chan struct{})
 	var purges sync.WaitGroup

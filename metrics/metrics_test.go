@@ -156,7 +156,9 @@ func TestPipelineFeedsMetrics(t *testing.T) {
 		_ = client.Stop(ctx)
 	})
 
-	enq := &jobs.Enqueuer{Pool: b.pool, Client: client, Pipeline: p}
+	queue, err := jobs.NewQueue(b.pool, b.schema, logger)
+	require.NoError(t, err)
+	enq := &pipeline.Calls{DB: b.pool, Pipeline: p, Queue: queue}
 	_, err = enq.Ingest(ctx, &call.Record{
 		CallID: "m-1", AgentID: "sales", EndedAt: time.Now(), EndedReason: "customer-ended-call",
 		Transcript: []call.Turn{{Role: call.RoleAgent, Text: "Hello from ACME"}, {Role: call.RoleUser, Text: "Hi, a demo please"}},

@@ -78,12 +78,19 @@ func setup(t *testing.T) *testBundle {
 		BatchSize:           40,
 		Recordings:          b.s3.store,
 		Now:                 func() time.Time { return b.now },
-		EnqueueRecordingDeletions: func(ctx context.Context, tx pgx.Tx, batches []int64) error {
+		Queue: queueFunc(func(ctx context.Context, tx pgx.Tx, batches []int64) error {
 			_, err := tx.Exec(ctx, `INSERT INTO test_deletion_jobs SELECT unnest($1::bigint[])`, batches)
 			return err
-		},
+		}),
 	}
 	return b
+}
+
+// queueFunc is a retention.Queue that calls itself.
+type queueFunc func(ctx context.Context, tx pgx.Tx, batches []int64) error
+
+func (f queueFunc) EnqueueRecordingDeletions(ctx context.Context, tx pgx.Tx, batches []int64) error {
+	return f(ctx, tx, batches)
 }
 
 // drain works every enqueued deletion job once, as a worker would, and

@@ -135,10 +135,10 @@ const purgeLock = " FOR NO KEY UPDATE OF c"
 // (RedactLateResult). One statement per batch instead of one per table and
 // step keeps the round trips per call near zero.
 func (s *Service) purgeCalls(ctx context.Context, tx pgx.Tx, runID int64, reason string, batch []candidate) (int64, error) {
-	if withRecording(batch) > 0 && s.EnqueueRecordingDeletions == nil {
+	if withRecording(batch) > 0 && s.Queue == nil {
 		// Without a job the keys would wait for the next run's requeue; a
 		// wiring mistake must not look like a deletion.
-		return 0, errors.New("queue recording deletions: Service.EnqueueRecordingDeletions is not set")
+		return 0, errors.New("queue recording deletions: Service.Queue is not set")
 	}
 	u, err := newBatchArgs(ctx, tx, batch)
 	if err != nil {
@@ -159,7 +159,7 @@ func (s *Service) purgeCalls(ctx context.Context, tx pgx.Tx, runID int64, reason
 	if outbox == nil {
 		return 0, nil
 	}
-	if err := s.EnqueueRecordingDeletions(ctx, tx, []int64{*outbox}); err != nil {
+	if err := s.Queue.EnqueueRecordingDeletions(ctx, tx, []int64{*outbox}); err != nil {
 		return 0, fmt.Errorf("enqueue deletion of recording batch %d: %w", *outbox, err)
 	}
 	return *outbox, nil

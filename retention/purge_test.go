@@ -402,16 +402,16 @@ func TestOnlyResumableRunsCommitAsynchronously(t *testing.T) {
 	calls := b.seedMany(t, 3, func(int) (string, seedOpts) {
 		return "commit", seedOpts{endedAgo: time.Hour, recording: true}
 	})
-	enqueue := b.svc.EnqueueRecordingDeletions
+	enqueue := b.svc.Queue
 	var settings []string
-	b.svc.EnqueueRecordingDeletions = func(ctx context.Context, tx pgx.Tx, batches []int64) error {
+	b.svc.Queue = queueFunc(func(ctx context.Context, tx pgx.Tx, batches []int64) error {
 		var s string
 		if err := tx.QueryRow(ctx, `SELECT current_setting('synchronous_commit')`).Scan(&s); err != nil {
 			return err
 		}
 		settings = append(settings, s)
-		return enqueue(ctx, tx, batches)
-	}
+		return enqueue.EnqueueRecordingDeletions(ctx, tx, batches)
+	})
 
 	_, err := b.svc.EraseCall(ctx, calls[0].callID, retention.RunOptions{})
 	require.NoError(t, err)

@@ -14,12 +14,14 @@
 // Recording objects are never deleted inside a database transaction. The
 // transaction that purges or hard-deletes a call writes the call's recording
 // key to an outbox and asks for a deletion job in that same transaction
-// (EnqueueRecordingDeletions); the job (DeleteRecordings) deletes the objects
-// and forgets each key once the bucket confirms it gone. A crash in between
-// leaves the key in the outbox, never an orphaned object.
+// (Queue); the job (DeleteRecordings) deletes the objects and forgets each
+// key once the bucket confirms it gone. A crash in between leaves the key in
+// the outbox, never an orphaned object.
 //
-// The package knows nothing of River: jobs.NewClient supplies the enqueue
-// function, and the River workers call the Service.
+// The package knows nothing of River: it defines the Queue it needs, which
+// jobs.Queue implements, and the River workers call the Service. What
+// belongs here: any rule about when personal data goes, how a run is paced,
+// and what it records for the audit.
 package retention
 
 import (
@@ -32,6 +34,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/postcall/postcall/internal/wait"
 	"github.com/postcall/postcall/recording"
 	"github.com/postcall/postcall/store"
 )
@@ -94,6 +97,12 @@ type DB interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
+// Queue enqueues one recording deletion job per outbox batch in tx;
+// *jobs.Queue is one.
+type Queue interface {
+	EnqueueRecordingDeletions(ctx context.Context, tx pgx.Tx, batches []int64) error
+}
+
 // RecordingDeleter deletes recording objects; *recording.Store is one.
 type RecordingDeleter interface {
 	Delete(ctx context.Context, keys []string) (recording.DeleteResult, error)
@@ -135,10 +144,9 @@ type Service struct {
 	// Recordings deletes recording objects. Nil: DeleteRecordings returns
 	// ErrNoRecordingStore and the keys wait in the outbox.
 	Recordings RecordingDeleter
-	// EnqueueRecordingDeletions enqueues one deletion job per outbox batch,
-	// in tx, the transaction that wrote the batch. Required as soon as a
-	// purged or hard-deleted call has a recording; jobs.NewClient sets it.
-	EnqueueRecordingDeletions func(ctx context.Context, tx pgx.Tx, batches []int64) error
+	// Queue enqueues the deletion jobs of recording outbox batches, in the
+	// transaction that wrote each batch. Required.
+	Queue Queue
 	// Now is the clock that cutoffs and windows are computed from. Default
 	// time.Now.
 	Now func() time.Time
@@ -250,7 +258,7 @@ func (s *Service) inBatchTx(ctx context.Context, r *run, fn func(tx pgx.Tx) erro
 		onRetry(err)
 		s.logger().WarnContext(ctx, "retention batch failed; trying again", slog.Int("attempt", attempt),
 			slog.String("error", err.Error()))
-		if err := sleep(ctx, s.Pause+time.Duration(attempt)*200*time.Millisecond); err != nil {
+		if err := wait.Sleep(ctx, s.Pause+time.Duration(attempt)*200*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -274,21 +282,6 @@ func retryable(err error) bool {
 }
 
 func millis(d time.Duration) string { return fmt.Sprintf("%dms", d.Milliseconds()) }
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
 
 func (s *Service) batchSize() int {
 	if s.BatchSize > 0 {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/postcall/postcall/internal/app"
 	"io"
 	"sort"
 	"strings"
@@ -27,12 +28,12 @@ func runShow(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 1 {
 		return usageErr("show: name exactly one CALL")
 	}
-	a, err := openApp(ctx, e, appOptions{})
+	a, err := openApp(ctx, e, false)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	c, err := store.GetCall(ctx, a.pool, pos[0])
+	c, err := a.Calls.Find(ctx, pos[0])
 	if errors.Is(err, store.ErrNotFound) {
 		return &exitError{code: 1, msg: "not found"}
 	}
@@ -40,7 +41,7 @@ func runShow(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if *asJSON {
-		doc, err := store.BuildDocument(ctx, a.pool, c, a.documentOptions())
+		doc, err := a.Calls.Document(ctx, c)
 		if err != nil {
 			return err
 		}
@@ -53,8 +54,8 @@ func runShow(ctx context.Context, e *env, args []string) error {
 
 // printCall writes the human summary of a call: the outcome first, then the
 // facts, then the runs.
-func printCall(ctx context.Context, w io.Writer, a *app, c *store.Call) error {
-	doc, err := store.BuildDocument(ctx, a.pool, c, a.documentOptions())
+func printCall(ctx context.Context, w io.Writer, a *app.App, c *store.Call) error {
+	doc, err := a.Calls.Document(ctx, c)
 	if err != nil {
 		return err
 	}
