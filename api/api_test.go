@@ -26,6 +26,8 @@ import (
 	"github.com/postcall/postcall/analysis/openaitest"
 	"github.com/postcall/postcall/api"
 	"github.com/postcall/postcall/call"
+	"github.com/postcall/postcall/config"
+	"github.com/postcall/postcall/internal/app"
 	"github.com/postcall/postcall/internal/dbtest"
 	"github.com/postcall/postcall/jobs"
 	"github.com/postcall/postcall/metrics"
@@ -72,8 +74,9 @@ func setup(t *testing.T, mutate ...func(*api.Server)) *testBundle {
 	t.Helper()
 	ctx := context.Background()
 	pool, schema := dbtest.Schema(t)
-	p := &pipeline.Service{}
-	queue, err := jobs.NewQueue(pool, schema, nil)
+	cfg, err := config.Load(nil)
+	require.NoError(t, err)
+	built, err := app.New(ctx, cfg, app.Options{Pool: pool, Schema: schema}) // no model: runs are enqueued, not worked
 	require.NoError(t, err)
 	plans, err := agent.ParsePlans([]byte(planYAML))
 	require.NoError(t, err)
@@ -93,7 +96,7 @@ func setup(t *testing.T, mutate ...func(*api.Server)) *testBundle {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	b.server = &api.Server{
 		Pool: pool, Schema: schema, Token: testToken,
-		Enqueuer:   &pipeline.Calls{DB: pool, Pipeline: p, Queue: queue},
+		Enqueuer:   built.Calls,
 		Retention:  b.retention,
 		Metrics:    metrics.Handler(b.registry, logger),
 		Recordings: recordings,

@@ -23,9 +23,9 @@ import (
 	"github.com/postcall/postcall/analysis"
 	"github.com/postcall/postcall/analysis/openaitest"
 	"github.com/postcall/postcall/call"
-	"github.com/postcall/postcall/crm"
+	"github.com/postcall/postcall/config"
+	"github.com/postcall/postcall/internal/app"
 	"github.com/postcall/postcall/internal/dbtest"
-	"github.com/postcall/postcall/jobs"
 	"github.com/postcall/postcall/pipeline"
 	"github.com/postcall/postcall/store"
 )
@@ -62,25 +62,24 @@ type testBundle struct {
 	pipeline *pipeline.Service
 }
 
-// setup starts a worker on a schema of its own (a running River client
-// commits) against a fake OpenAI server. withModel false leaves the pipeline
-// without an endpoint.
+// setup starts a worker, built as the worker command builds it
+// (internal/app), on a schema of its own (a running River client commits)
+// against a fake OpenAI server. withModel false leaves the pipeline without
+// an endpoint.
 func setup(t *testing.T, withModel bool) *testBundle {
 	t.Helper()
 	ctx := context.Background()
 	pool, schema := dbtest.Schema(t)
 	llm := openaitest.NewServer(t)
-	p := &pipeline.Service{Logger: quietLogger, Deliveries: &pipeline.Deliveries{Deliverer: crm.NewDeliverer(true), Logger: quietLogger}}
+	b := &testBundle{pool: pool, schema: schema, llm: llm}
+	var model analysis.Model
 	if withModel {
-		model, err := analysis.NewOpenAI(analysis.OpenAIConfig{BaseURL: llm.URL, APIKey: llm.APIKey, MaxRetryWait: time.Millisecond})
+		openai, err := analysis.NewOpenAI(analysis.OpenAIConfig{BaseURL: llm.URL, APIKey: llm.APIKey, MaxRetryWait: time.Millisecond})
 		require.NoError(t, err)
-		p.Analyzer = &analysis.Analyzer{Model: model, DefaultModel: "gpt-4.1-mini"}
+		model = openai
 	}
-	b := &testBundle{pool: pool, schema: schema, llm: llm, pipeline: p}
-	b.client = b.startClient(t, p)
-	queue, err := jobs.NewQueue(pool, schema, quietLogger)
-	require.NoError(t, err)
-	b.enqueuer = &pipeline.Calls{DB: pool, Pipeline: p, Queue: queue}
+	a := b.startApp(t, model)
+	b.client, b.enqueuer, b.pipeline = a.River, a.Calls, a.Pipeline
 
 	plans, err := agent.ParsePlans([]byte(planYAML))
 	require.NoError(t, err)
@@ -89,20 +88,25 @@ func setup(t *testing.T, withModel bool) *testBundle {
 	return b
 }
 
-func (b *testBundle) startClient(t *testing.T, p *pipeline.Service) *river.Client[pgx.Tx] {
+// startApp builds and starts a worker with model (nil: no endpoint).
+// Integrations may post to the tests' loopback receivers; a stopping worker
+// waits a second for its jobs.
+func (b *testBundle) startApp(t *testing.T, model analysis.Model) *app.App {
 	t.Helper()
-	client, err := jobs.NewClient(jobs.ClientConfig{
-		Pool: b.pool, Pipeline: p, Work: true, Schema: b.schema, FetchPollInterval: 50 * time.Millisecond,
-		SoftStopTimeout: time.Second, Logger: quietLogger,
+	cfg, err := config.Load([]string{"POSTCALL_ALLOW_PRIVATE_TARGETS=1", "POSTCALL_SHUTDOWN_TIMEOUT=1s"})
+	require.NoError(t, err)
+	a, err := app.New(context.Background(), cfg, app.Options{
+		Work: true, Pool: b.pool, Schema: b.schema, Logger: quietLogger, Model: model,
+		FetchPollInterval: 50 * time.Millisecond,
 	})
 	require.NoError(t, err)
-	require.NoError(t, client.Start(context.Background()))
+	require.NoError(t, a.River.Start(context.Background()))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = client.Stop(ctx)
+		_ = a.River.Stop(ctx)
 	})
-	return client
+	return a
 }
 
 var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -290,7 +294,7 @@ func TestWaitsForModelThenProceeds(t *testing.T) {
 	require.NoError(t, err)
 	model, err := analysis.NewOpenAI(analysis.OpenAIConfig{BaseURL: b.llm.URL, APIKey: b.llm.APIKey})
 	require.NoError(t, err)
-	b.startClient(t, &pipeline.Service{Analyzer: &analysis.Analyzer{Model: model, DefaultModel: "gpt-4.1-mini"}})
+	b.startApp(t, model)
 
 	c = b.waitDone(t, res.ID)
 	require.Equal(t, store.StateDone, c.State)
