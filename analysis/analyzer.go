@@ -23,6 +23,11 @@ const (
 	PurposeRepair  = "repair"
 )
 
+// DefaultModel is the model of plans that name none unless the deployment
+// says otherwise (POSTCALL_MODEL): cheap, fast and good at structured
+// output.
+const DefaultModel = "gpt-4.1-mini"
+
 // Analyzer runs an agent plan's analysis and QC prompts through a Model. It
 // is safe for concurrent use. The only state it keeps between calls is the
 // static prefix (system message and schema) of each plan it has seen.

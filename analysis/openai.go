@@ -16,7 +16,9 @@ import (
 
 // Defaults of [OpenAIConfig].
 const (
-	DefaultBaseURL      = "https://api.openai.com/v1"
+	DefaultBaseURL = "https://api.openai.com/v1"
+	// DefaultRPM and DefaultTPM are OpenAI's tier 1 limits for
+	// gpt-4.1-mini.
 	DefaultRPM          = 500
 	DefaultTPM          = 200_000
 	DefaultConcurrency  = 16

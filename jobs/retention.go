@@ -12,7 +12,6 @@ import (
 	"github.com/riverqueue/river/rivertype"
 	"github.com/robfig/cron/v3"
 
-	"github.com/postcall/postcall/config"
 	"github.com/postcall/postcall/retention"
 )
 
@@ -181,8 +180,8 @@ func addRetention(cfg *ClientConfig, t timeouts, workers *river.Workers, rc *riv
 }
 
 // RetentionPeriodicJobs returns the periodic purge (purgeSchedule, default
-// config.DefaultPurgeSchedule) and hard delete (retentionSchedule, default
-// config.DefaultRetentionSchedule), parsed with cron.ParseStandard
+// DefaultPurgeSchedule) and hard delete (retentionSchedule, default
+// DefaultRetentionSchedule), parsed with cron.ParseStandard
 // (CRON_TZ= allowed). Both run on start as well, so a run missed while no
 // worker was up happens at the next start; each job is unique per period of
 // its schedule (measured around now), so that restarts within a period add
@@ -193,8 +192,8 @@ func RetentionPeriodicJobs(purgeSchedule, retentionSchedule string, now time.Tim
 		variable, expr, def string
 		args                river.JobArgs
 	}{
-		{"POSTCALL_PURGE_SCHEDULE", purgeSchedule, config.DefaultPurgeSchedule, PurgeArgs{}},
-		{"POSTCALL_RETENTION_SCHEDULE", retentionSchedule, config.DefaultRetentionSchedule, HardDeleteArgs{}},
+		{"POSTCALL_PURGE_SCHEDULE", purgeSchedule, DefaultPurgeSchedule, PurgeArgs{}},
+		{"POSTCALL_RETENTION_SCHEDULE", retentionSchedule, DefaultRetentionSchedule, HardDeleteArgs{}},
 	} {
 		expr := spec.expr
 		if expr == "" {

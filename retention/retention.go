@@ -62,11 +62,32 @@ const (
 	StatusFailed      = "failed"
 )
 
+// Defaults of the Service's retention periods, for agents whose plan sets
+// none.
+const (
+	// DefaultPurgeAfterDays keeps a call's personal data for 30 days: long
+	// enough for a monthly QC cycle, disputes and reanalysis, short enough to
+	// meet data minimisation without anyone having to ask. An agent whose
+	// calls must be kept longer says so in its plan.
+	DefaultPurgeAfterDays = 30
+	// DefaultHardDeleteAfterDays gives a soft-deleted call a 30-day undo
+	// window, the usual trash period, which also completes a deletion within
+	// GDPR's one-month deadline for answering an erasure request.
+	DefaultHardDeleteAfterDays = 30
+)
+
 // Defaults of the Service's tuning fields.
 const (
+	// DefaultPause is 0: the purge already pauses after each batch for a
+	// quarter of the time the batch took (busy at most DefaultShare of the
+	// time), which leaves a busy database more room than a fixed pause and
+	// an idle one less idle time. A Pause set is a floor on top of that.
+	DefaultPause time.Duration = 0
 	// DefaultBatchSize is the most calls one batch takes. Batches are
 	// sized to take about DefaultBatchTarget, which in the benchmark is 300
-	// to 700 calls; the cap only matters on a much faster database.
+	// to 700 calls; the cap only matters on a much faster database, where
+	// 5000 lets an idle database use batches large enough that round trips
+	// and commits cost next to nothing.
 	DefaultBatchSize = 5000
 	// DefaultBatchTarget keeps each batch, and so its one purge statement
 	// and its row locks, under a quarter of a second even when a batch
@@ -120,8 +141,9 @@ type Service struct {
 	PurgeAfterDays int
 	// HardDeleteAfterDays is how many days after its soft delete a call is
 	// hard-deleted when its agent's plan sets no
-	// retention.hard_delete_after_days; 0 at the next run. Set from
-	// POSTCALL_HARD_DELETE_AFTER_DAYS (default 30); here 0 means 0.
+	// retention.hard_delete_after_days; 0 at the next run. Commands set it
+	// from POSTCALL_HARD_DELETE_AFTER_DAYS (default
+	// DefaultHardDeleteAfterDays); here 0 means 0.
 	HardDeleteAfterDays int
 	// BatchSize is the most calls per transaction. Default
 	// DefaultBatchSize. Within it, each batch is sized to take about
@@ -134,7 +156,7 @@ type Service struct {
 	// batch that took d the run pauses at least d*(1-Share)/Share. Default
 	// DefaultShare; 1 for no such pause.
 	Share float64
-	// Pause is the least wait between two batches. Default 0.
+	// Pause is the least wait between two batches. Default DefaultPause.
 	Pause time.Duration
 	// LockTimeout bounds each wait for a row lock (lock_timeout); a batch
 	// that times out is tried again. Default 5s.
