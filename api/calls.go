@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/postcall/postcall/call"
+	"github.com/postcall/postcall/calldoc"
 	"github.com/postcall/postcall/pipeline"
 	"github.com/postcall/postcall/store"
 )
@@ -275,14 +276,7 @@ func (s *Server) getCall(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var opts store.DocumentOptions
-	if s.Recordings != nil {
-		opts.Sign = func(ctx context.Context, key string) (string, time.Time, error) {
-			u, err := s.Recordings.Sign(ctx, key)
-			return u.URL, u.ExpiresAt, err
-		}
-	}
-	doc, err := store.BuildDocument(r.Context(), s.Pool, c, opts)
+	doc, err := calldoc.Build(r.Context(), s.Pool, c, calldoc.SignWith(s.Recordings))
 	if err != nil {
 		s.internalError(w, r, "build call document", err)
 		return

@@ -23,6 +23,7 @@ import (
 	"github.com/postcall/postcall/analysis"
 	"github.com/postcall/postcall/analysis/openaitest"
 	"github.com/postcall/postcall/call"
+	"github.com/postcall/postcall/calldoc"
 	"github.com/postcall/postcall/config"
 	"github.com/postcall/postcall/internal/app"
 	"github.com/postcall/postcall/internal/dbtest"
@@ -183,7 +184,7 @@ func TestIngestToDone(t *testing.T) {
 	require.Positive(t, usage.Prompt)
 	require.Positive(t, usage.Completion)
 
-	doc, err := store.BuildDocument(ctx, b.pool, c, store.DocumentOptions{})
+	doc, err := calldoc.Build(ctx, b.pool, c, calldoc.Options{})
 	require.NoError(t, err)
 	js, err := json.Marshal(doc)
 	require.NoError(t, err)
@@ -443,11 +444,11 @@ func TestIngestToVerifiedWebhook(t *testing.T) {
 	require.NotContains(t, data["analysis"].(map[string]any)["fields"], "email", "pii fields are not sent by default")
 
 	require.Eventually(t, func() bool {
-		doc, err := store.BuildDocument(ctx, b.pool, c, store.DocumentOptions{})
+		doc, err := calldoc.Build(ctx, b.pool, c, calldoc.Options{})
 		require.NoError(t, err)
 		return len(doc.Integrations) == 1 && doc.Integrations[0].Status == store.DeliveryDelivered
 	}, 10*time.Second, 20*time.Millisecond)
-	doc, err := store.BuildDocument(ctx, b.pool, c, store.DocumentOptions{})
+	doc, err := calldoc.Build(ctx, b.pool, c, calldoc.Options{})
 	require.NoError(t, err)
 	in := doc.Integrations[0]
 	require.Equal(t, r.id, in.WebhookID, "the webhook-id is the delivery's id")

@@ -196,7 +196,7 @@ func (m *Metrics) ObserveDelivery(o pipeline.DeliveryObservation) {
 	}
 	m.attempts.WithLabelValues(o.Type, o.Outcome).Inc()
 	if o.Status != store.DeliveryPending {
-		m.delivered.WithLabelValues(o.Type, o.Status).Inc()
+		m.delivered.WithLabelValues(o.Type, string(o.Status)).Inc()
 	}
 	if o.StatusCode != 0 {
 		m.crmTime.WithLabelValues(o.Type).Observe(o.Latency.Seconds())

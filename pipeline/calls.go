@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/postcall/postcall/call"
+	"github.com/postcall/postcall/calldoc"
 	"github.com/postcall/postcall/recording"
 	"github.com/postcall/postcall/retention"
 	"github.com/postcall/postcall/store"
@@ -178,15 +178,8 @@ func (s *Calls) Find(ctx context.Context, ref string) (*store.Call, error) {
 
 // Document returns the call document of c, with a freshly signed recording
 // URL when Recordings is set.
-func (s *Calls) Document(ctx context.Context, c *store.Call) (*store.Document, error) {
-	var opts store.DocumentOptions
-	if s.Recordings != nil {
-		opts.Sign = func(ctx context.Context, key string) (string, time.Time, error) {
-			u, err := s.Recordings.Sign(ctx, key)
-			return u.URL, u.ExpiresAt, err
-		}
-	}
-	return store.BuildDocument(ctx, s.DB, c, opts)
+func (s *Calls) Document(ctx context.Context, c *store.Call) (*calldoc.Document, error) {
+	return calldoc.Build(ctx, s.DB, c, calldoc.SignWith(s.Recordings))
 }
 
 // List returns one page of calls, newest first.

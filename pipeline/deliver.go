@@ -55,7 +55,7 @@ type DeliveryObservation struct {
 	Outcome string
 	// Status is the delivery's status after the attempt: pending (a retry
 	// follows), delivered, failed or disabled.
-	Status string
+	Status store.DeliveryStatus
 	// StatusCode is the HTTP status; 0 when no response arrived.
 	StatusCode int
 	// Latency is the HTTP round trip; 0 when nothing was sent.

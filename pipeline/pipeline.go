@@ -386,7 +386,7 @@ func storeRequests(reqs []analysis.RequestRecord) []store.LLMRequest {
 	for i, q := range reqs {
 		out[i] = store.LLMRequest{
 			Purpose: q.Purpose, Model: q.Model, Latency: q.Latency, Error: q.Err,
-			Usage: store.Usage{Prompt: q.Usage.Prompt, Completion: q.Usage.Completion, CachedRead: q.Usage.CachedRead, CacheCreated: q.Usage.CacheCreated},
+			Usage: q.Usage,
 		}
 	}
 	return out

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/postcall/postcall/agent"
+	"github.com/postcall/postcall/analysis"
 	"github.com/postcall/postcall/call"
 	"github.com/postcall/postcall/internal/dbtest"
 	"github.com/postcall/postcall/recording"
@@ -201,7 +202,7 @@ func (b *testBundle) seedCall(t *testing.T, db store.DBTX, agentID string, o see
 	run, err := store.GetRun(ctx, db, analysisRun)
 	require.NoError(t, err)
 	require.NoError(t, store.RecordRequests(ctx, db, run, []store.LLMRequest{
-		{Purpose: "repair", Model: "gpt-4.1-mini", Usage: store.Usage{Prompt: 100, Completion: 20}, Error: "provider said " + mark("llmerror")},
+		{Purpose: "repair", Model: "gpt-4.1-mini", Usage: analysis.Usage{Prompt: 100, Completion: 20}, Error: "provider said " + mark("llmerror")},
 	}))
 	_, err = db.Exec(ctx, `UPDATE calls SET plan_version = 1, analysis_run_id = $2, qc_run_id = $3 WHERE id = $1`, id, analysisRun, qcRun)
 	require.NoError(t, err)

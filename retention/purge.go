@@ -329,7 +329,7 @@ var purgeBatchSQL = `WITH` + purgeUnitsCTE + `,` + purgeRunsCTE + `,
 	),
 	audit AS (
 		INSERT INTO retention_audit (run_id, action, reason, call_uuid, call_id, agent_id, removed)
-		SELECT $9, '` + ActionPurge + `', $10, u.id, u.call_id, u.agent_id,
+		SELECT $9, '` + string(ActionPurge) + `', $10, u.id, u.call_id, u.agent_id,
 			ARRAY(SELECT jsonb_array_elements_text(u.present::jsonb)) || COALESCE(removed.names, '{}')
 		FROM u LEFT JOIN removed ON removed.call_id = u.id
 	),
@@ -345,7 +345,7 @@ var purgeBatchSQL = `WITH` + purgeUnitsCTE + `,` + purgeRunsCTE + `,
 // anything.
 var lateResultSQL = `WITH` + purgeUnitsCTE + `,` + purgeRunsCTE + `,` + removedCTE("") + `
 	INSERT INTO retention_audit (run_id, action, reason, call_uuid, call_id, agent_id, removed)
-	SELECT $9, '` + ActionPurge + `', $10, u.id, u.call_id, u.agent_id, removed.names
+	SELECT $9, '` + string(ActionPurge) + `', $10, u.id, u.call_id, u.agent_id, removed.names
 	FROM u JOIN removed ON removed.call_id = u.id`
 
 // RedactLateResult purges what runs of a purged call stored after the

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/postcall/postcall/calldoc"
 	"github.com/postcall/postcall/retention"
 	"github.com/postcall/postcall/store"
 )
@@ -173,7 +174,7 @@ func TestPurgeAndHardDeleteMixedAges(t *testing.T) {
 	require.NotNil(t, survivor)
 	got, err := store.GetCall(ctx, b.pool, survivor.id.String())
 	require.NoError(t, err)
-	doc, err := store.BuildDocument(ctx, b.pool, got, store.DocumentOptions{})
+	doc, err := calldoc.Build(ctx, b.pool, got, calldoc.Options{})
 	require.NoError(t, err)
 	js, err := json.Marshal(doc)
 	require.NoError(t, err)

@@ -14,12 +14,16 @@ import (
 	"github.com/postcall/postcall/call"
 )
 
+// CallState is where a call's post-call processing is, as stored in
+// calls.state and shown in the call document's state.
+type CallState string
+
 // Call states.
 const (
-	StateProcessing = "processing"  // analysis or QC pending or running
-	StateWaitingLLM = "waiting_llm" // needs a model and none is configured
-	StateDone       = "done"        // finalized
-	StateFailed     = "failed"      // finalized, but a run failed
+	StateProcessing CallState = "processing"  // analysis or QC pending or running
+	StateWaitingLLM CallState = "waiting_llm" // needs a model and none is configured
+	StateDone       CallState = "done"        // finalized
+	StateFailed     CallState = "failed"      // finalized, but a run failed
 )
 
 // Call is one stored call: the record as the platform sent it and what
@@ -30,7 +34,7 @@ type Call struct {
 	// PhoneKey is the normalised phone number used for lookups and erasure.
 	PhoneKey string
 
-	State             string
+	State             CallState
 	Done              bool
 	PlanVersion       *int
 	AnalysisRunID     *int64
@@ -207,7 +211,7 @@ func getCall(ctx context.Context, db DBTX, ref, columns, suffix string) (*Call, 
 
 // Outcome is what finalization writes to a call.
 type Outcome struct {
-	State             string
+	State             CallState
 	Disposition       *string
 	DispositionSource *string
 	AutoReason        *string
@@ -264,7 +268,7 @@ func StartRuns(ctx context.Context, db DBTX, id uuid.UUID, agentID string, planV
 
 // SetCallState sets a not-yet-finalized call's state (processing or
 // waiting_llm). A done call is left alone.
-func SetCallState(ctx context.Context, db DBTX, id uuid.UUID, state string) error {
+func SetCallState(ctx context.Context, db DBTX, id uuid.UUID, state CallState) error {
 	_, err := db.Exec(ctx, `UPDATE calls SET state = $2, updated_at = now() WHERE id = $1 AND NOT done AND state <> $2`, id, state)
 	if err != nil {
 		return fmt.Errorf("set state of call %s: %w", id, err)

@@ -10,12 +10,15 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// DeliveryStatus is where a delivery is, as stored in deliveries.status.
+type DeliveryStatus string
+
 // Delivery statuses.
 const (
-	DeliveryPending   = "pending"
-	DeliveryDelivered = "delivered"
-	DeliveryFailed    = "failed"
-	DeliveryDisabled  = "disabled"
+	DeliveryPending   DeliveryStatus = "pending"
+	DeliveryDelivered DeliveryStatus = "delivered"
+	DeliveryFailed    DeliveryStatus = "failed"
+	DeliveryDisabled  DeliveryStatus = "disabled"
 )
 
 // Delivery is one push of one call's results to one integration. Its ID is
@@ -27,7 +30,7 @@ type Delivery struct {
 	AgentID        string
 	Integration    string
 	Type           string
-	Status         string
+	Status         DeliveryStatus
 	Attempts       int
 	LastStatusCode *int
 	LastError      *string
@@ -169,7 +172,7 @@ type AttemptRecord struct {
 	Error      string
 	ExternalID string
 	// Status is the delivery's status after the attempt.
-	Status string
+	Status DeliveryStatus
 	// NextAttemptAt is when a retry is due, for a pending delivery.
 	NextAttemptAt *time.Time
 }

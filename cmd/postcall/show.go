@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/postcall/postcall/calldoc"
 	"github.com/postcall/postcall/store"
 )
 
@@ -64,7 +65,7 @@ func printCall(ctx context.Context, w io.Writer, a *app.App, c *store.Call) erro
 	row("id", doc.ID)
 	row("call_id", doc.CallID)
 	row("agent", fmt.Sprintf("%s (plan v%s)", doc.AgentID, str(doc.PlanVersion)))
-	row("state", doc.State+stateNote(doc))
+	row("state", string(doc.State)+stateNote(doc))
 	if doc.Demo {
 		row("DEMO", "results below come from the built-in demo model, not a real LLM")
 	}
@@ -144,7 +145,7 @@ func printCall(ctx context.Context, w io.Writer, a *app.App, c *store.Call) erro
 	return tw.Flush()
 }
 
-func stateNote(doc *store.Document) string {
+func stateNote(doc *calldoc.Document) string {
 	switch {
 	case doc.State == store.StateFailed:
 		return " (finished, but a run failed: see analysis/qc below; `postcall reanalyze` retries)"
@@ -157,8 +158,8 @@ func stateNote(doc *store.Document) string {
 	}
 }
 
-func runLine(status string, model *string, demo bool, errMsg *string) string {
-	s := status
+func runLine(status store.RunStatus, model *string, demo bool, errMsg *string) string {
+	s := string(status)
 	if model != nil {
 		s += " by " + *model
 	}
