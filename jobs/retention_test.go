@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net/http/httptest"
 	"regexp"
 	"strings"
 	"sync"
@@ -17,7 +16,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rclone/gofakes3"
-	"github.com/rclone/gofakes3/s3mem"
 	"github.com/riverqueue/river"
 	"github.com/robfig/cron/v3"
 	"github.com/stretchr/testify/require"
@@ -30,6 +28,7 @@ import (
 	"github.com/postcall/postcall/jobs"
 	"github.com/postcall/postcall/pipeline"
 	"github.com/postcall/postcall/recording"
+	"github.com/postcall/postcall/recording/s3test"
 	"github.com/postcall/postcall/retention"
 	"github.com/postcall/postcall/store"
 )
@@ -61,8 +60,7 @@ const (
 type retentionBundle struct {
 	pool      *pgxpool.Pool
 	schema    string
-	mem       *s3mem.Backend
-	faults    *failingDeletes
+	s3        *s3test.Server
 	retention *retention.Service
 	pipeline  *pipeline.Service
 	logs      *logCapture
@@ -77,11 +75,7 @@ func setupRetention(t *testing.T) *retentionBundle {
 	t.Helper()
 	ctx := context.Background()
 	pool, schema := dbtest.Schema(t)
-	mem := s3mem.New()
-	require.NoError(t, mem.CreateBucket(ctx, s3Bucket))
-	faults := &failingDeletes{Backend: mem, fail: map[string]int{}}
-	srv := httptest.NewServer(gofakes3.New(faults, gofakes3.WithV4Auth(map[string]string{s3Key: s3Secret})).Server())
-	t.Cleanup(srv.Close)
+	srv := s3test.NewServer(t, s3test.Options{Bucket: s3Bucket, AccessKey: s3Key, SecretKey: s3Secret})
 	recordings, err := recording.New(ctx, recording.Config{
 		Bucket: s3Bucket, Endpoint: srv.URL, Region: "us-east-1", ForcePathStyle: true, AccessKeyID: s3Key,
 		SecretAccessKey: s3Secret, HTTPClient: srv.Client(), DeleteAttempts: 1,
@@ -115,7 +109,7 @@ func setupRetention(t *testing.T) *retentionBundle {
 	_, _, err = store.ApplyPlan(ctx, pool, &plans[0])
 	require.NoError(t, err)
 	return &retentionBundle{
-		pool: pool, schema: schema, mem: mem, faults: faults, logs: &logCapture{}, llm: llm,
+		pool: pool, schema: schema, s3: srv, logs: &logCapture{}, llm: llm,
 		pipeline: &pipeline.Service{Analyzer: &analysis.Analyzer{Model: model, DefaultModel: "gpt-4.1-mini"}},
 		retention: &retention.Service{DB: pool, PurgeAfterDays: 30, HardDeleteAfterDays: 30, BatchSize: 7,
 			Recordings: recordings, Queue: queue},
@@ -150,7 +144,7 @@ var keeperSeq atomic.Int64
 // ingest stores a call of agent keeper with personal data (markers are
 // unique to it) and enqueues its processing. It returns the call's id and
 // markers.
-func ingestKeeper(t *testing.T, ctx context.Context, e *pipeline.Calls, mem *s3mem.Backend) (string, []string) {
+func ingestKeeper(t *testing.T, ctx context.Context, e *pipeline.Calls, s3 *s3test.Server) (string, []string) {
 	t.Helper()
 	tag := fmt.Sprintf("keeper-%05d", keeperSeq.Add(1))
 	phone := fmt.Sprintf("+1666%07d", keeperSeq.Load())
@@ -163,9 +157,7 @@ func ingestKeeper(t *testing.T, ctx context.Context, e *pipeline.Calls, mem *s3m
 			{Role: call.RoleUser, Text: "Yes. I am TRANSCRIPT-" + tag},
 		},
 	}
-	body := "audio"
-	_, err := mem.PutObject(ctx, s3Bucket, rec.RecordingKey, map[string]string{}, strings.NewReader(body), int64(len(body)))
-	require.NoError(t, err)
+	s3.Put(t, rec.RecordingKey, "audio")
 	res, err := e.Ingest(ctx, rec)
 	require.NoError(t, err)
 	return res.ID.String(), []string{"TRANSCRIPT-" + tag, "SUMMARY-" + tag, "PII-" + tag, "EVIDENCE-" + tag, "NAME-" + tag,
@@ -174,12 +166,7 @@ func ingestKeeper(t *testing.T, ctx context.Context, e *pipeline.Calls, mem *s3m
 
 func (b *retentionBundle) exists(t *testing.T, key string) bool {
 	t.Helper()
-	_, err := b.mem.HeadObject(context.Background(), s3Bucket, key)
-	if err == nil {
-		return true
-	}
-	require.True(t, gofakes3.HasErrorCode(err, gofakes3.ErrNoSuchKey), "head %s: %v", key, err)
-	return false
+	return b.s3.Exists(t, key)
 }
 
 // readable returns the markers some row of some table of the schema still
@@ -280,10 +267,10 @@ func TestRecordingDeletionJobRetriesUntilConfirmed(t *testing.T) {
 	e := &pipeline.Calls{DB: b.pool, Pipeline: b.pipeline, Queue: b.queue}
 	var keys []string
 	for range 3 {
-		_, markers := ingestKeeper(t, ctx, e, b.mem)
+		_, markers := ingestKeeper(t, ctx, e, b.s3)
 		keys = append(keys, markers[len(markers)-1])
 	}
-	b.faults.failTimes(keys[1], 1)
+	b.s3.FailDeletes(keys[1], gofakes3.ErrInternal, 1)
 
 	rep, err := b.retention.Purge(ctx, retention.RunOptions{})
 	require.NoError(t, err)
@@ -333,7 +320,7 @@ func TestPurgeWhileWorkerProcessesCalls(t *testing.T) {
 	}()
 	var ids, markers []string
 	for range 30 {
-		id, m := ingestKeeper(t, ctx, e, b.mem)
+		id, m := ingestKeeper(t, ctx, e, b.s3)
 		ids = append(ids, id)
 		markers = append(markers, m...)
 		time.Sleep(3 * time.Millisecond)
@@ -396,40 +383,4 @@ func (l *logCapture) count(substr string) int {
 		}
 	}
 	return n
-}
-
-// failingDeletes makes DeleteObjects refuse a key a number of times.
-type failingDeletes struct {
-	gofakes3.Backend
-	mu   sync.Mutex
-	fail map[string]int
-}
-
-func (f *failingDeletes) failTimes(key string, n int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.fail[key] = n
-}
-
-func (f *failingDeletes) DeleteMulti(ctx context.Context, bucket string, objects ...string) (gofakes3.MultiDeleteResult, error) {
-	var pass []string
-	var res gofakes3.MultiDeleteResult
-	f.mu.Lock()
-	for _, o := range objects {
-		if f.fail[o] > 0 {
-			f.fail[o]--
-			res.Error = append(res.Error, gofakes3.ErrorResult{Key: o, Code: gofakes3.ErrInternal, Message: "injected"})
-			continue
-		}
-		pass = append(pass, o)
-	}
-	f.mu.Unlock()
-	if len(pass) > 0 {
-		ok, err := f.Backend.DeleteMulti(ctx, bucket, pass...)
-		if err != nil {
-			return ok, err
-		}
-		res.Deleted = ok.Deleted
-	}
-	return res, nil
 }
