@@ -124,15 +124,6 @@ type QCResult struct {
 	Requests []RequestRecord
 }
 
-// TotalUsage sums the usage of requests.
-func TotalUsage(requests []RequestRecord) Usage {
-	var u Usage
-	for _, r := range requests {
-		u = u.Add(r.Usage)
-	}
-	return u
-}
-
 // Analyze runs the plan's analysis prompt on one call. On failure it
 // returns the partial result, whose Requests still record the usage, with
 // the error.

@@ -166,7 +166,7 @@ func TestDeliverSignedWebhook(t *testing.T) {
 	err, completed := b.attempt(t, id)
 	require.NoError(t, err)
 	require.True(t, completed)
-	del, err := store.GetDelivery(context.Background(), b.tx, id)
+	del, err := getDelivery(context.Background(), b.tx, id)
 	require.NoError(t, err)
 	require.Equal(t, store.DeliveryDelivered, del.Status)
 	require.Equal(t, 200, *del.LastStatusCode)
@@ -228,7 +228,7 @@ func TestDeliverPermanentFailure(t *testing.T) {
 	err, completed := b.attempt(t, id)
 	require.NoError(t, err)
 	require.True(t, completed)
-	del, err := store.GetDelivery(context.Background(), b.tx, id)
+	del, err := getDelivery(context.Background(), b.tx, id)
 	require.NoError(t, err)
 	require.Equal(t, store.DeliveryFailed, del.Status)
 	require.Len(t, b.recv.ids, 1, "a 401 is not retried")
@@ -296,7 +296,7 @@ func TestDeliverDisablesAfterContinuousFailure(t *testing.T) {
 	err, completed = b.attempt(t, first)
 	require.NoError(t, err)
 	require.True(t, completed)
-	del, err := store.GetDelivery(ctx, b.tx, first)
+	del, err := getDelivery(ctx, b.tx, first)
 	require.NoError(t, err)
 	require.Equal(t, store.DeliveryDisabled, del.Status)
 }
@@ -317,7 +317,7 @@ func TestDeliverGivesUpAfterMaxAttempts(t *testing.T) {
 	err, completed := b.attempt(t, id)
 	require.NoError(t, err)
 	require.True(t, completed)
-	del, err := store.GetDelivery(ctx, b.tx, id)
+	del, err := getDelivery(ctx, b.tx, id)
 	require.NoError(t, err)
 	require.Equal(t, store.DeliveryFailed, del.Status)
 	require.Equal(t, crm.MaxAttempts, del.Attempts)
@@ -341,7 +341,7 @@ integrations:
 	require.NoError(t, err)
 	first := b.finalizeCall(t)
 
-	del, err := store.GetDelivery(ctx, b.tx, first)
+	del, err := getDelivery(ctx, b.tx, first)
 	require.NoError(t, err)
 	list, err := store.CallDeliveries(ctx, b.tx, del.CallID)
 	require.NoError(t, err)
@@ -350,4 +350,13 @@ integrations:
 		names = append(names, d.Integration)
 	}
 	require.Equal(t, []string{"zapier", "make", "n8n"}, names)
+}
+
+// getDelivery reads one delivery as its job does.
+func getDelivery(ctx context.Context, db store.DBTX, id string) (*store.Delivery, error) {
+	w, err := store.GetDeliveryWork(ctx, db, id)
+	if err != nil {
+		return nil, err
+	}
+	return w.Delivery, nil
 }

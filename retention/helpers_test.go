@@ -180,20 +180,20 @@ func (b *testBundle) seedCall(t *testing.T, db store.DBTX, agentID string, o see
 	// A failed analysis run, the reanalysis that replaced it, and QC.
 	failed, _, err := store.StartRuns(ctx, db, id, agentID, 1, store.TriggerIngest, true, false)
 	require.NoError(t, err)
-	_, err = store.FinishRun(ctx, db, *failed, store.RunResult{Status: store.RunFailed, Error: "model quoted " + mark("runerror")})
+	_, err = store.FinishRunAndGetRuns(ctx, db, *failed, store.RunResult{Status: store.RunFailed, Error: "model quoted " + mark("runerror")})
 	require.NoError(t, err)
 	analysisRunID, _, err := store.StartRuns(ctx, db, id, agentID, 1, store.TriggerReanalyze, true, false)
 	require.NoError(t, err)
 	analysisRun := *analysisRunID
 	summary := mark("summary")
-	_, err = store.FinishRun(ctx, db, analysisRun, store.RunResult{Status: store.RunSucceeded, Model: "gpt-4.1-mini",
+	_, err = store.FinishRunAndGetRuns(ctx, db, analysisRun, store.RunResult{Status: store.RunSucceeded, Model: "gpt-4.1-mini",
 		Output: map[string]any{"summary": summary, "outcome": "agreed", "email": mark("pii") + "@example.com", "topic": "pricing"}})
 	require.NoError(t, err)
 	score, passed := 8, true
 	_, qcRunID, err := store.StartRuns(ctx, db, id, agentID, 1, store.TriggerIngest, false, true)
 	require.NoError(t, err)
 	qcRun := *qcRunID
-	_, err = store.FinishRun(ctx, db, qcRun, store.RunResult{Status: store.RunSucceeded, Model: "gpt-4.1-mini", Score: &score,
+	_, err = store.FinishRunAndGetRuns(ctx, db, qcRun, store.RunResult{Status: store.RunSucceeded, Model: "gpt-4.1-mini", Score: &score,
 		Passed: &passed, Output: []map[string]any{{"id": "greeting", "passed": true, "evidence": "said " + mark("evidence")}}})
 	require.NoError(t, err)
 	run, err := store.GetRun(ctx, db, analysisRun)

@@ -108,18 +108,6 @@ func GetDeliveryWork(ctx context.Context, db DBTX, id string) (*DeliveryWork, er
 	return &w, nil
 }
 
-// GetDelivery returns one delivery.
-func GetDelivery(ctx context.Context, db DBTX, id string) (*Delivery, error) {
-	d, err := scanDelivery(db.QueryRow(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("delivery %s: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read delivery %s: %w", id, err)
-	}
-	return d, nil
-}
-
 // CallDeliveries returns the call's deliveries, newest first; those created
 // together (one finalization) in the plan's order of integrations, as their
 // time-ordered ids were made.

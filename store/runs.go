@@ -226,25 +226,11 @@ func RecordRequests(ctx context.Context, db DBTX, run *Run, reqs []LLMRequest) e
 	return nil
 }
 
-// FinishRun stores a run's result. A run that is already terminal is left
-// as it is and FinishRun reports false: a retried job never overwrites a
-// stored result.
-func FinishRun(ctx context.Context, db DBTX, id int64, res RunResult) (bool, error) {
-	args, err := finishArgs(id, res)
-	if err != nil {
-		return false, err
-	}
-	tag, err := db.Exec(ctx, `UPDATE analysis_runs SET `+finishSet+` WHERE `+finishWhere, args...)
-	if err != nil {
-		return false, fmt.Errorf("finish run %d: %w", id, err)
-	}
-	return tag.RowsAffected() == 1, nil
-}
-
-// FinishRunAndGetRuns stores a run's result as FinishRun does and returns
+// FinishRunAndGetRuns stores a run's result and returns
 // the runs with the given ids as GetRuns does, seeing the stored result, in
 // one round trip: the finalization of a call needs both of its runs right
-// after storing one of them.
+// after storing one of them. A run that is already terminal is left as it
+// is: a retried job never overwrites a stored result.
 func FinishRunAndGetRuns(ctx context.Context, db DBTX, id int64, res RunResult, ids ...int64) (map[int64]*Run, error) {
 	args, err := finishArgs(id, res)
 	if err != nil {
