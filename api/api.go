@@ -37,6 +37,9 @@ type Server struct {
 	// (POSTCALL_API_TOKEN). Default "": those routes answer 401, so an
 	// unconfigured API is closed, never open.
 	Token string
+	// Reader reads calls: the call document, the list, recording links.
+	// Required.
+	Reader Reader
 	// Enqueuer stores calls and enqueues their processing (POST /v1/calls,
 	// POST /v1/calls/{id}/reanalyze). Default nil: those routes answer 501.
 	Enqueuer Enqueuer
@@ -48,9 +51,8 @@ type Server struct {
 	Metrics http.Handler
 	// Links checks recording links; nil disables GET /r/{id}.
 	Links *recording.Links
-	// Recordings signs recording URLs: GET /r/{id} and the recording of GET
-	// /v1/calls/{id}. Default nil: no /r/{id}, and documents carry the
-	// recording key with a null url.
+	// Recordings signs the recording URLs GET /r/{id} redirects to. Default
+	// nil: no /r/{id}. (Documents are signed by the Reader.)
 	Recordings *recording.Store
 	// MaxBodyBytes bounds a request body. Default DefaultMaxBodyBytes.
 	MaxBodyBytes int64
@@ -163,7 +165,7 @@ func (s *Server) recordingLink(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	c, err := store.GetCall(r.Context(), s.Pool, id)
+	c, err := s.Reader.Find(r.Context(), id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		http.Error(w, "this recording no longer exists", http.StatusGone)

@@ -90,12 +90,14 @@ func setup(t *testing.T, mutate ...func(*api.Server)) *testBundle {
 	})
 	require.NoError(t, err)
 
+	built.Calls.Recordings = recordings // documents are signed as /r/{id} links are
 	b := &testBundle{pool: pool, schema: schema, retention: &fakeRetention{}, registry: prometheus.NewRegistry()}
 	b.metrics, err = metrics.New(b.registry, metrics.Options{DB: pool, Schema: schema, Queues: jobs.Queues()})
 	require.NoError(t, err)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	b.server = &api.Server{
 		Pool: pool, Schema: schema, Token: testToken,
+		Reader:     built.Calls,
 		Enqueuer:   built.Calls,
 		Retention:  b.retention,
 		Metrics:    metrics.Handler(b.registry, logger),

@@ -32,6 +32,20 @@ type Enqueuer interface {
 	Reanalyze(ctx context.Context, ref string, kinds pipeline.Kinds) (*pipeline.IngestResult, error)
 }
 
+// Reader reads calls; *pipeline.Calls is one. Errors wrapping
+// store.ErrNotFound answer 404.
+type Reader interface {
+	// Find returns the call named by ref (postcall's id or the platform's
+	// call_id).
+	Find(ctx context.Context, ref string) (*store.Call, error)
+	// Document returns the call document of c, its recording URL signed.
+	Document(ctx context.Context, c *store.Call) (*calldoc.Document, error)
+	// List returns one page of calls, newest first.
+	List(ctx context.Context, f store.ListFilter) (*store.ListPage, error)
+	// ListItem returns one call as List shows it.
+	ListItem(ctx context.Context, id uuid.UUID) (*store.ListItem, error)
+}
+
 // Retention soft-deletes and erases calls; *pipeline.Calls is one. ref is
 // postcall's id of a call that exists. Errors wrapping store.ErrNotFound
 // answer 404, errors wrapping ErrConflict or pipeline.ErrOnHold 409 with the
@@ -228,7 +242,7 @@ func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	page, err := store.ListCalls(r.Context(), s.Pool, f)
+	page, err := s.Reader.List(r.Context(), f)
 	if err != nil {
 		s.internalError(w, r, "list calls", err)
 		return
@@ -276,7 +290,7 @@ func (s *Server) getCall(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	doc, err := calldoc.Build(r.Context(), s.Pool, c, calldoc.SignWith(s.Recordings))
+	doc, err := s.Reader.Document(r.Context(), c)
 	if err != nil {
 		s.internalError(w, r, "build call document", err)
 		return
@@ -292,7 +306,7 @@ func (s *Server) getCall(w http.ResponseWriter, r *http.Request) {
 // findCall reads the call named by {id}, answering 404 (or 500) itself when
 // it cannot.
 func (s *Server) findCall(w http.ResponseWriter, r *http.Request) (*store.Call, bool) {
-	c, err := store.GetCall(r.Context(), s.Pool, r.PathValue("id"))
+	c, err := s.Reader.Find(r.Context(), r.PathValue("id"))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, "not found")
@@ -389,7 +403,7 @@ func (s *Server) purgeCall(w http.ResponseWriter, r *http.Request) {
 	if !s.retentionDone(w, r, "erase call", s.Retention.Erase(r.Context(), c.ID.String())) {
 		return
 	}
-	item, err := store.GetListItem(r.Context(), s.Pool, c.ID)
+	item, err := s.Reader.ListItem(r.Context(), c.ID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		w.WriteHeader(http.StatusNoContent)

@@ -250,7 +250,7 @@ func (a *App) newPipeline(opts Options) (*pipeline.Service, error) {
 // Handler is the HTTP API on this App's use cases.
 func (a *App) Handler() http.Handler {
 	s := &api.Server{
-		Pool: a.Pool, Schema: a.schema, Token: a.Config.APIToken, Enqueuer: a.Calls, Retention: a.Calls,
+		Pool: a.Pool, Schema: a.schema, Token: a.Config.APIToken, Reader: a.Calls, Enqueuer: a.Calls, Retention: a.Calls,
 		Links: a.Links, Recordings: a.Recordings, Logger: a.Log,
 	}
 	if a.Registry != nil {
