@@ -1,7 +1,10 @@
 // Package api is postcall's HTTP interface, served by the worker: the calls
 // API under /v1 and Prometheus metrics, both behind a bearer token; health
 // and readiness for orchestrators; and the permanent recording links put in
-// CRM notes, which carry their own signature.
+// CRM notes, which carry their own signature. It parses requests and writes
+// responses; what a route does is a use case of pipeline.Calls, reached
+// through the small interfaces Reader, Enqueuer and Retention. A new route
+// goes here, its logic in pipeline.
 package api
 
 import (

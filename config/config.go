@@ -1,7 +1,10 @@
 // Package config reads postcall's configuration from the environment. Every
 // value is validated up front: an invalid value, or a POSTCALL_ variable this
 // binary does not know (a typo would otherwise silently fall back to a
-// default), fails at start with a message naming the variable.
+// default), fails at start with a message naming the variable. Only config
+// and cmd name environment variables; each default is owned by the package
+// whose behaviour it sets, and Load refers to it. A new variable goes in
+// Load (which makes it known) and in README's configuration table.
 package config
 
 import (

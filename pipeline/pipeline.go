@@ -1,7 +1,15 @@
-// Package pipeline runs a call's post-call processing on the store: it
-// decides between an auto disposition and model runs, executes runs through
-// the analysis package, and finalizes the call when its runs have finished.
-// It knows nothing of the job queue, so it is tested without River.
+// Package pipeline is postcall's domain core: a call's post-call processing
+// on the store (Service: an auto disposition or model runs, each run through
+// the analysis package, finalization when the runs have finished, CRM
+// deliveries) and the use cases on calls (Calls: ingest, reanalyze one call
+// or an agent's calls in bulk, redeliver, show, list, soft delete, erase),
+// with their result and error types. The CLI, the HTTP API and the console
+// call Calls; River's workers call Service.
+//
+// It knows nothing of the job queue. A step that writes takes the caller's
+// transaction and returns the Jobs that transaction must enqueue; the use
+// cases insert them through the Queue interface, which jobs implements. A
+// new use case, or a new rule about what a call needs, goes here.
 package pipeline
 
 import (
