@@ -7,17 +7,17 @@ import (
 	"sort"
 )
 
-// typedKeys are the keys MarshalJSON writes from typed fields; an Extra entry
-// with one of these names is never written, so a hand-built Extra cannot
-// produce a duplicate key.
-var typedKeys = map[string]bool{
-	keyCallID: true, keyAgentID: true, keyEndedAt: true, keyEndedReason: true, keyStatus: true,
-	keyDirection: true, keySource: true, keyCampaignID: true, keyIsTest: true, keyCustomerName: true,
-	keyCustomerRequest: true, keyPhoneNumber: true, keyCarrier: true, keyDID: true, keyStartedAt: true,
-	keyAnsweredAt: true, keyRingMs: true, keyHoldMs: true, keyTalkMs: true, keyDuration: true,
-	keyDisconnectedBy: true, keyTranscript: true, keyRecordingKey: true, keyContactData: true,
-	keyFunctionOutput: true,
-}
+// typedKeys are the keys the parser reads into typed fields, which
+// MarshalJSON writes from those fields; an Extra entry with one of these
+// names is never written, so a hand-built Extra cannot produce a duplicate
+// key. They are found by parsing an empty record (the parser looks up every
+// typed key, whatever it finds), so a key added to the parser needs no
+// second list here.
+var typedKeys = func() map[string]bool {
+	p := &parser{asked: map[string]bool{}}
+	p.record([]byte("{}"))
+	return p.asked
+}()
 
 // MarshalJSON writes the record as one JSON object in the ingest format:
 // the typed fields (absent ones omitted) followed by every Extra key in

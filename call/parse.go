@@ -159,6 +159,8 @@ func (r *Record) UnmarshalJSON(data []byte) error {
 type parser struct {
 	fields   map[string]json.RawMessage
 	problems []Problem
+	// asked collects every key the parser looked up, when set (typedKeys).
+	asked map[string]bool
 }
 
 func (p *parser) addf(field, format string, args ...any) {
@@ -266,8 +268,15 @@ func (p *parser) failed(field string) bool {
 	return false
 }
 
+func (p *parser) ask(key string) {
+	if p.asked != nil {
+		p.asked[key] = true
+	}
+}
+
 // present reports whether key was sent with a non-null value.
 func (p *parser) present(key string) bool {
+	p.ask(key)
 	raw, ok := p.fields[key]
 	return ok && string(raw) != "null"
 }
@@ -275,6 +284,7 @@ func (p *parser) present(key string) bool {
 // value removes key from the remaining fields and returns its raw value;
 // ok is false when the key is absent or null.
 func (p *parser) value(key string) (json.RawMessage, bool) {
+	p.ask(key)
 	raw, ok := p.fields[key]
 	if !ok {
 		return nil, false
