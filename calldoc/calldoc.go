@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -280,7 +281,7 @@ func (d *Document) MarshalJSON() ([]byte, error) {
 	}
 	var buf bytes.Buffer
 	buf.Write(bytes.TrimSuffix(bytes.TrimSpace(base), []byte("}")))
-	for _, k := range sortedKeys(d.extra) {
+	for _, k := range slices.Sorted(maps.Keys(d.extra)) {
 		if _, taken := own[k]; taken {
 			continue
 		}
@@ -300,13 +301,4 @@ func null(s string) *string {
 		return nil
 	}
 	return &s
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -10,7 +10,6 @@ package store
 import (
 	"context"
 	"errors"
-	"sort"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -26,12 +25,3 @@ type DBTX interface {
 // ErrNotFound is returned when a call or agent does not exist (or a call was
 // hard-deleted).
 var ErrNotFound = errors.New("not found")
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
