@@ -113,7 +113,7 @@ integrations:
 `
 
 // TestPipelineFeedsMetrics runs one call through a working River client
-// with every observer wired as cmd wires them: River's job events, the LLM
+// with every observer wired as internal/app wires them: River's job events, the LLM
 // client's attempts and the webhook delivery all show up.
 func TestPipelineFeedsMetrics(t *testing.T) {
 	t.Parallel()
