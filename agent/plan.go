@@ -101,12 +101,20 @@ type QC struct {
 	PassScore int `json:"pass_score,omitempty"`
 }
 
+// Limits of a QC checklist's weights: the score's integer arithmetic
+// (analysis.Score) stays far from overflow, and a weight is a relative
+// importance, for which a thousand steps are plenty.
+const (
+	MaxWeight      = 1000
+	MaxTotalWeight = 100_000
+)
+
 // ChecklistItem is one QC item. The model returns passed+evidence per item;
 // postcall computes the score.
 type ChecklistItem struct {
 	ID          string `json:"id"`
 	Description string `json:"description"`
-	// Weight is a positive integer. Default 1.
+	// Weight is an integer from 1 to MaxWeight. Default 1.
 	Weight int `json:"weight,omitempty"`
 	// Fatal items force final_score 1 when failed.
 	Fatal bool `json:"fatal,omitempty"`
@@ -224,7 +232,11 @@ func ParsePlans(data []byte) ([]Plan, error) {
 			return nil, fmt.Errorf("agent #%d: %w", n+1, err)
 		}
 		p.applyDefaults()
-		if err := p.Validate(); err != nil {
+		err := p.Validate()
+		if err == nil {
+			err = storableStrings(p.Canonical())
+		}
+		if err != nil {
 			if p.ID != "" {
 				return nil, fmt.Errorf("agent %q: %w", p.ID, err)
 			}
@@ -322,14 +334,19 @@ func (p *Plan) Validate() error {
 			return fmt.Errorf("integrations[%d].type: required", n)
 		}
 	}
-	if d := p.Retention.PurgeAfterDays; d != nil && *d < 0 {
-		return fmt.Errorf("retention.purge_after_days: %d must not be negative", *d)
+	if d := p.Retention.PurgeAfterDays; d != nil && (*d < 0 || *d > MaxRetentionDays) {
+		return fmt.Errorf("retention.purge_after_days: %d must be between 0 and %d", *d, MaxRetentionDays)
 	}
-	if d := p.Retention.HardDeleteAfterDays; d != nil && *d < 0 {
-		return fmt.Errorf("retention.hard_delete_after_days: %d must not be negative", *d)
+	if d := p.Retention.HardDeleteAfterDays; d != nil && (*d < 0 || *d > MaxRetentionDays) {
+		return fmt.Errorf("retention.hard_delete_after_days: %d must be between 0 and %d", *d, MaxRetentionDays)
 	}
 	return nil
 }
+
+// MaxRetentionDays bounds a plan's retention periods (100 years, as the
+// POSTCALL_*_AFTER_DAYS variables): a cutoff computed from a larger number
+// of days overflows and could land in the future, purging every call.
+const MaxRetentionDays = 36500
 
 func (a *Analysis) validate() error {
 	if strings.TrimSpace(a.Prompt) == "" {
@@ -417,7 +434,7 @@ func (q *QC) validate() error {
 	if len(q.Checklist) == 0 {
 		return errors.New("checklist: at least one item is required")
 	}
-	seen := map[string]bool{}
+	seen, total := map[string]bool{}, 0
 	for n, it := range q.Checklist {
 		if !fieldNamePattern.MatchString(it.ID) {
 			return fmt.Errorf("checklist[%d].id: %q must be a letter or _ followed by up to 63 letters, digits or _", n, it.ID)
@@ -432,6 +449,13 @@ func (q *QC) validate() error {
 		if it.Weight < 1 {
 			return fmt.Errorf("checklist[%d].weight: %d must be a positive integer", n, it.Weight)
 		}
+		if it.Weight > MaxWeight {
+			return fmt.Errorf("checklist[%d].weight: %d must be between 1 and %d", n, it.Weight, MaxWeight)
+		}
+		total += it.Weight
+	}
+	if total > MaxTotalWeight {
+		return fmt.Errorf("checklist: the weights add up to %d, more than %d", total, MaxTotalWeight)
 	}
 	if q.PassScore < 1 || q.PassScore > 10 {
 		return fmt.Errorf("pass_score: %d must be between 1 and 10", q.PassScore)

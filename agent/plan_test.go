@@ -2,6 +2,8 @@ package agent
 
 import (
 	"encoding/json"
+	"fmt"
+	"math"
 	"os"
 	"regexp"
 	"strings"
@@ -386,6 +388,15 @@ func TestValidate(t *testing.T) {
 		{"checklist description required", func(p *Plan) { p.QC.Checklist[1].Description = " " }, "qc.checklist[1].description: required"},
 		{"checklist weight zero", func(p *Plan) { p.QC.Checklist[0].Weight = 0 }, "qc.checklist[0].weight: 0 must be a positive integer"},
 		{"checklist weight negative", func(p *Plan) { p.QC.Checklist[1].Weight = -2 }, "qc.checklist[1].weight: -2 must be a positive integer"},
+		{"checklist weight at the limit", func(p *Plan) { p.QC.Checklist[1].Weight = MaxWeight }, ""},
+		{"checklist weight over the limit", func(p *Plan) { p.QC.Checklist[1].Weight = MaxWeight + 1 }, "qc.checklist[1].weight: 1001 must be between 1 and 1000"},
+		{"checklist weight that overflows the score", func(p *Plan) { p.QC.Checklist[0].Weight = math.MaxInt64 }, "qc.checklist[0].weight: 9223372036854775807 must be between 1 and 1000"},
+		{"checklist weights over the total", func(p *Plan) {
+			p.QC.Checklist = nil
+			for i := range MaxTotalWeight/MaxWeight + 1 {
+				p.QC.Checklist = append(p.QC.Checklist, ChecklistItem{ID: fmt.Sprintf("i%d", i), Description: "d", Weight: MaxWeight})
+			}
+		}, "qc.checklist: the weights add up to 101000, more than 100000"},
 		{"pass_score zero", func(p *Plan) { p.QC.PassScore = 0 }, "qc.pass_score: 0 must be between 1 and 10"},
 		{"pass_score 11", func(p *Plan) { p.QC.PassScore = 11 }, "qc.pass_score: 11 must be between 1 and 10"},
 		{"pass_score negative", func(p *Plan) { p.QC.PassScore = -1 }, "qc.pass_score: -1 must be between 1 and 10"},
@@ -415,8 +426,11 @@ func TestValidate(t *testing.T) {
 		}, ""},
 
 		// retention
-		{"purge_after_days negative", func(p *Plan) { p.Retention.PurgeAfterDays = intPtr(-1) }, "retention.purge_after_days: -1 must not be negative"},
-		{"hard_delete_after_days negative", func(p *Plan) { p.Retention.HardDeleteAfterDays = intPtr(-30) }, "retention.hard_delete_after_days: -30 must not be negative"},
+		{"purge_after_days negative", func(p *Plan) { p.Retention.PurgeAfterDays = intPtr(-1) }, "retention.purge_after_days: -1 must be between 0 and 36500"},
+		{"purge_after_days that overflows the cutoff", func(p *Plan) { p.Retention.PurgeAfterDays = intPtr(math.MaxInt64) }, "retention.purge_after_days: 9223372036854775807 must be between 0 and 36500"},
+		{"purge_after_days at the limit", func(p *Plan) { p.Retention.PurgeAfterDays = intPtr(MaxRetentionDays) }, ""},
+		{"hard_delete_after_days negative", func(p *Plan) { p.Retention.HardDeleteAfterDays = intPtr(-30) }, "retention.hard_delete_after_days: -30 must be between 0 and 36500"},
+		{"hard_delete_after_days over the limit", func(p *Plan) { p.Retention.HardDeleteAfterDays = intPtr(MaxRetentionDays + 1) }, "retention.hard_delete_after_days: 36501 must be between 0 and 36500"},
 		{"retention zero", func(p *Plan) { p.Retention = Retention{PurgeAfterDays: intPtr(0), HardDeleteAfterDays: intPtr(0)} }, ""},
 		{"retention unset", func(p *Plan) { p.Retention = Retention{} }, ""},
 	}
@@ -687,4 +701,15 @@ func TestYAMLDocuments(t *testing.T) {
 			require.Equal(t, tt.want, yamlDocuments([]byte(tt.data)))
 		})
 	}
+}
+
+// TestParsePlansRefusesNUL: a NUL in a plan's string (YAML "\0") made
+// agents apply fail with a database error (jsonb cannot hold it); it is a
+// plan error naming the key.
+func TestParsePlansRefusesNUL(t *testing.T) {
+	t.Parallel()
+	_, err := ParsePlans([]byte("id: nul\nname: \"a\\0b\"\n"))
+	require.EqualError(t, err, `agent "nul": name: must not contain NUL characters`)
+	_, err = ParsePlans([]byte("id: nul\nanalysis: {prompt: \"p\\0\", fields: [{name: s, type: string}]}\n"))
+	require.EqualError(t, err, `agent "nul": analysis.prompt: must not contain NUL characters`)
 }

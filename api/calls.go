@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -137,6 +138,10 @@ func (s *Server) createCall(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, "unknown agent",
 			FieldError{Field: "agent_id", Message: "no agent with this id: apply its plan with `postcall agents apply`"})
 		return
+	case errors.Is(err, store.ErrCallIDIsAnID):
+		writeError(w, http.StatusBadRequest, "invalid call record",
+			FieldError{Field: "call_id", Message: store.ErrCallIDIsAnID.Error()})
+		return
 	case err != nil:
 		s.internalError(w, r, "ingest call", err)
 		return
@@ -183,6 +188,11 @@ func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) {
 			bad(k, "unknown parameter (known: %s)", strings.Join(listParams, ", "))
 		case len(q[k]) > 1:
 			bad(k, "given more than once")
+		case !utf8.ValidString(q[k][0]) || strings.IndexByte(q[k][0], 0) >= 0:
+			// No stored value holds either (ingest refuses them), and
+			// PostgreSQL's text cannot: a filter with one matches nothing
+			// we could answer honestly.
+			bad(k, "must be UTF-8 text without NUL characters")
 		}
 	}
 	var f store.ListFilter

@@ -189,6 +189,10 @@ func (p *parser) record(data []byte) *Record {
 		p.addf("", "record is not valid JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
 		return nil
 	}
+	if problems := structureProblems(data); len(problems) > 0 {
+		p.problems = append(p.problems, problems...)
+		return nil
+	}
 
 	r := &Record{}
 	r.CallID = p.id(keyCallID)
@@ -500,6 +504,14 @@ func (p *parser) transcript() []Turn {
 		}
 		if !json.Valid(inner) || inner[0] != '[' {
 			p.addf(keyTranscript, "a string transcript must hold a JSON array of turns")
+			return nil
+		}
+		// The record's scan saw this array as one string: scan it too.
+		if problems := structureProblems(inner); len(problems) > 0 {
+			for _, pr := range problems {
+				pr.Field = keyTranscript + pr.Field
+				p.problems = append(p.problems, pr)
+			}
 			return nil
 		}
 		raw = inner

@@ -1,6 +1,8 @@
 package jobs
 
 import (
+	"context"
+	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -44,6 +46,13 @@ type JobEvent struct {
 	// QueueWait is the time the job waited between becoming available and
 	// starting.
 	QueueWait time.Duration
+	// JobID and Attempt name the attempt.
+	JobID   int64
+	Attempt int
+	// Error is what the attempt returned, for a failed one (retryable or
+	// discarded): postcall's own error texts, which name ids, never call
+	// content.
+	Error string
 }
 
 // watchBuffer is the subscription's buffer. River drops events (and logs a
@@ -69,14 +78,38 @@ func WatchJobs(client *river.Client[pgx.Tx], observe func(JobEvent)) (stop func(
 			if ev.Job == nil {
 				continue
 			}
-			e := JobEvent{Kind: ev.Job.Kind, Queue: ev.Job.Queue, Outcome: jobOutcome(ev)}
-			if ev.JobStats != nil {
-				e.RunDuration, e.QueueWait = ev.JobStats.RunDuration, ev.JobStats.QueueWaitDuration
-			}
-			observe(e)
+			observe(jobEvent(ev))
 		}
 	}()
 	return cancel
+}
+
+func jobEvent(ev *river.Event) JobEvent {
+	e := JobEvent{Kind: ev.Job.Kind, Queue: ev.Job.Queue, Outcome: jobOutcome(ev), JobID: ev.Job.ID, Attempt: ev.Job.Attempt}
+	if ev.JobStats != nil {
+		e.RunDuration, e.QueueWait = ev.JobStats.RunDuration, ev.JobStats.QueueWaitDuration
+	}
+	if ev.Kind == river.EventKindJobFailed && len(ev.Job.Errors) > 0 {
+		e.Error = ev.Job.Errors[len(ev.Job.Errors)-1].Error
+	}
+	return e
+}
+
+// LogFailure logs a failed attempt at WARN (River retries it) or ERROR (it
+// was the last): River's own "Job errored" line is INFO, below the level
+// postcall holds River's logger at, so without this an operator would not
+// see at the default level that a job failed, nor why.
+func LogFailure(ctx context.Context, log *slog.Logger, e JobEvent) {
+	level := slog.LevelWarn
+	switch e.Outcome {
+	case OutcomeRetryable:
+	case OutcomeDiscarded:
+		level = slog.LevelError
+	default:
+		return
+	}
+	log.Log(ctx, level, "job failed", slog.String("kind", e.Kind), slog.Int64("job", e.JobID),
+		slog.Int("attempt", e.Attempt), slog.String("outcome", e.Outcome), slog.String("error", e.Error))
 }
 
 func jobOutcome(ev *river.Event) string {

@@ -99,7 +99,11 @@ func setupRetention(t *testing.T) *retentionBundle {
 		return openaitest.Reply{Delay: delay, Content: fmt.Sprintf(
 			`{"summary": "SUMMARY-%s", "outcome": "agreed", "email": "PII-%s@example.com"}`, tag, tag)}
 	}))
-	model, err := analysis.NewOpenAI(analysis.OpenAIConfig{BaseURL: llm.URL, APIKey: llm.APIKey, MaxRetryWait: time.Millisecond})
+	// No client-side RPM/TPM limits (analysis tests them): the default TPM
+	// reserves each request's output budget and would hold these tests to
+	// about a dozen requests a minute.
+	model, err := analysis.NewOpenAI(analysis.OpenAIConfig{BaseURL: llm.URL, APIKey: llm.APIKey, MaxRetryWait: time.Millisecond,
+		RPM: -1, TPM: -1})
 	require.NoError(t, err)
 	queue, err := jobs.NewQueue(pool, schema, nil)
 	require.NoError(t, err)

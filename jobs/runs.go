@@ -117,6 +117,19 @@ func (w *RunWorker[T]) work(ctx context.Context, job *river.Job[T]) error {
 	if err != nil {
 		return err
 	}
+	err = w.store(ctx, job, done)
+	if failed, ok := w.Pipeline.Unstorable(ctx, done, err); ok {
+		// The database refused the result for good: the run fails with
+		// the reason, and its job completes.
+		err = w.store(ctx, job, failed)
+	}
+	return err
+}
+
+// store completes the job, stores the run's result (finalizing the call if
+// it was its last run) and enqueues the deliveries the finalization
+// created, in one transaction.
+func (w *RunWorker[T]) store(ctx context.Context, job *river.Job[T], done *pipeline.Executed) error {
 	tx, err := w.DB.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("store %s: %w", done, err)

@@ -98,6 +98,11 @@ func (s *Calls) BulkProgress(ctx context.Context, bulkID int64) (finished, pendi
 	return store.BulkProgress(ctx, s.DB, bulkID)
 }
 
+// BulkFailures counts the bulk run's runs that failed.
+func (s *Calls) BulkFailures(ctx context.Context, bulkID int64) (int, error) {
+	return store.BulkFailures(ctx, s.DB, bulkID)
+}
+
 // waitForWindow blocks while the bulk run has window or more runs pending.
 func (s *Calls) waitForWindow(ctx context.Context, bulkID int64, window int) error {
 	for {

@@ -153,10 +153,13 @@ type Executed struct {
 }
 
 // Execute performs one run outside any transaction: it sends the run's
-// model requests and records their usage (money spent is recorded whatever
-// happens next). The caller then stores the result with Store, in the
-// transaction that completes its job. A run whose result is already stored
-// is not sent again: a retried job does not pay twice.
+// model requests and records their usage, and a valid answer with them
+// (money spent, and what it bought, is recorded whatever happens next). The
+// caller then stores the result with Store, in the transaction that
+// completes its job, and when Store fails because the database refuses the
+// result for good, stores what Unstorable returns instead. A run whose
+// result or answer is already stored is not sent again: a retried job does
+// not pay twice.
 func (p *Service) Execute(ctx context.Context, db store.DBTX, runID int64) (*Executed, error) {
 	run, c, err := store.GetRunWithCall(ctx, db, runID)
 	if err != nil {
@@ -164,6 +167,10 @@ func (p *Service) Execute(ctx context.Context, db store.DBTX, runID int64) (*Exe
 	}
 	if run.Terminal() {
 		return &Executed{run: run}, nil
+	}
+	if answer := store.StoredAnswer(run); answer != nil {
+		// An earlier attempt paid for this answer, then failed to store it.
+		return &Executed{run: run, result: answer}, nil
 	}
 	if c.IsPurged {
 		return &Executed{run: run, result: &store.RunResult{Status: store.RunFailed, Error: retention.PurgedBeforeRun}}, nil
@@ -209,26 +216,30 @@ func (p *Service) Execute(ctx context.Context, db store.DBTX, runID int64) (*Exe
 	default:
 		return nil, fmt.Errorf("run %d: unknown kind %q", run.ID, run.Kind)
 	}
-	// Money spent is recorded whatever happens next.
+	if runErr == nil {
+		// Money spent, and what it bought, is recorded whatever happens next.
+		res, err := p.recordAnswer(ctx, db, run, storeRequests(requests), &store.RunResult{
+			Status: store.RunSucceeded, Model: model, Demo: p.Demo, Output: output, Score: score, Passed: passed,
+			Latency: time.Since(start),
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &Executed{run: run, result: res}, nil
+	}
 	if err := store.RecordRequests(ctx, db, run, storeRequests(requests)); err != nil {
 		return nil, err
 	}
-	if runErr != nil {
-		if d, ok := analysis.RetryAfter(runErr); ok {
-			return nil, &TransientError{RetryAfter: d, Err: fmt.Errorf("%s run %d of call %s: %w", run.Kind, run.ID, c.ID, runErr)}
-		}
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%s run %d of call %s: %w", run.Kind, run.ID, c.ID, runErr)
-		}
-		p.logger().WarnContext(ctx, "run failed", slog.String("call", c.ID.String()), slog.Int64("run", run.ID),
-			slog.String("kind", run.Kind), slog.String("error", runErr.Error()))
-		return &Executed{run: run, result: &store.RunResult{
-			Status: store.RunFailed, Model: model, Demo: p.Demo, Error: runErr.Error(), Latency: time.Since(start),
-		}}, nil
+	if d, ok := analysis.RetryAfter(runErr); ok {
+		return nil, &TransientError{RetryAfter: d, Err: fmt.Errorf("%s run %d of call %s: %w", run.Kind, run.ID, c.ID, runErr)}
 	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("%s run %d of call %s: %w", run.Kind, run.ID, c.ID, runErr)
+	}
+	p.logger().WarnContext(ctx, "run failed", slog.String("call", c.ID.String()), slog.Int64("run", run.ID),
+		slog.String("kind", run.Kind), slog.String("error", runErr.Error()))
 	return &Executed{run: run, result: &store.RunResult{
-		Status: store.RunSucceeded, Model: model, Demo: p.Demo, Output: output, Score: score, Passed: passed,
-		Latency: time.Since(start),
+		Status: store.RunFailed, Model: model, Demo: p.Demo, Error: runErr.Error(), Latency: time.Since(start),
 	}}, nil
 }
 

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -238,10 +240,16 @@ func scanAudit(row pgx.CollectableRow) (AuditEntry, error) {
 // postcall's id or the platform's call_id; it works after the call was
 // hard-deleted.
 func CallAudit(ctx context.Context, db store.DBTX, ref string) ([]AuditEntry, error) {
+	if !utf8.ValidString(ref) || strings.IndexByte(ref, 0) >= 0 {
+		return nil, nil // names no call: ingest refuses such call_ids
+	}
 	var rows pgx.Rows
 	var err error
 	if id, perr := uuid.Parse(ref); perr == nil {
-		rows, err = db.Query(ctx, `SELECT `+auditColumns+` FROM retention_audit WHERE call_uuid = $1 OR call_id = $2 ORDER BY id`, id, ref)
+		// postcall's id wins over a call_id (store's CALL reference rule).
+		rows, err = db.Query(ctx, `SELECT `+auditColumns+` FROM retention_audit
+			WHERE CASE WHEN EXISTS (SELECT 1 FROM retention_audit WHERE call_uuid = $1) THEN call_uuid = $1 ELSE call_id = $2 END
+			ORDER BY id`, id, ref)
 	} else {
 		rows, err = db.Query(ctx, `SELECT `+auditColumns+` FROM retention_audit WHERE call_id = $1 ORDER BY id`, ref)
 	}

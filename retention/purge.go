@@ -156,6 +156,9 @@ func (s *Service) purgeCalls(ctx context.Context, tx pgx.Tx, runID int64, reason
 		// rolls back rather than audit a purge that did not happen.
 		return 0, fmt.Errorf("purge %d calls: %d rows matched their tids", len(batch), purged)
 	}
+	if err := supersedeReanalyses(ctx, tx, batch); err != nil {
+		return 0, err
+	}
 	if outbox == nil {
 		return 0, nil
 	}

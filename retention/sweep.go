@@ -28,6 +28,9 @@ type candidate struct {
 	at           time.Time
 	recordingKey *string
 	isPurged     bool
+	// done is false while the call waits for runs (its purge supersedes
+	// pending reanalyses: supersedeReanalyses).
+	done bool
 	// present names the personal data the call row still holds.
 	present []string
 }
@@ -51,14 +54,14 @@ const presentExpr = `array_remove(ARRAY[
 // clause ("" for none).
 func selectCandidates(ctx context.Context, db store.DBTX, atColumn, rest, lock string, args ...any) ([]candidate, error) {
 	rows, err := db.Query(ctx, `
-		SELECT c.id, c.ctid, c.call_id, c.agent_id, COALESCE(`+atColumn+`, c.ended_at), c.recording_key, c.is_purged, `+presentExpr+`
+		SELECT c.id, c.ctid, c.call_id, c.agent_id, COALESCE(`+atColumn+`, c.ended_at), c.recording_key, c.is_purged, c.done, `+presentExpr+`
 		FROM calls c `+rest+lock, args...)
 	if err != nil {
 		return nil, fmt.Errorf("select calls: %w", err)
 	}
 	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (candidate, error) {
 		var c candidate
-		err := row.Scan(&c.id, &c.tid, &c.callID, &c.agentID, &c.at, &c.recordingKey, &c.isPurged, &c.present)
+		err := row.Scan(&c.id, &c.tid, &c.callID, &c.agentID, &c.at, &c.recordingKey, &c.isPurged, &c.done, &c.present)
 		return c, err
 	})
 	if err != nil {

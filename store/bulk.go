@@ -116,3 +116,12 @@ func BulkProgress(ctx context.Context, db DBTX, bulkID int64) (finished, pending
 	}
 	return finished, pending, nil
 }
+
+// BulkFailures counts the bulk run's runs that failed.
+func BulkFailures(ctx context.Context, db DBTX, bulkID int64) (int, error) {
+	var n int
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM analysis_runs WHERE bulk_id = $1 AND status = 'failed'`, bulkID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count failed runs of bulk reanalysis %d: %w", bulkID, err)
+	}
+	return n, nil
+}

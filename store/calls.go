@@ -65,6 +65,9 @@ type NewCall struct {
 // re-ingesting a call never duplicates it or its work.
 func InsertCall(ctx context.Context, db DBTX, nc NewCall) (id uuid.UUID, inserted bool, err error) {
 	r := nc.Record
+	if err := checkCallID(ctx, db, r.CallID); err != nil {
+		return uuid.Nil, false, err
+	}
 	values, err := recordValues(r)
 	if err != nil {
 		return uuid.Nil, false, err
@@ -296,13 +299,11 @@ func LockCallHead(ctx context.Context, tx DBTX, id uuid.UUID) (*Call, error) {
 var headColumns = strings.Replace(callColumns, "transcript,", "NULL::jsonb AS transcript,", 1)
 
 func getCall(ctx context.Context, db DBTX, ref, columns, suffix string) (*Call, error) {
-	var row pgx.Row
-	if id, err := uuid.Parse(ref); err == nil {
-		row = db.QueryRow(ctx, `SELECT `+columns+` FROM calls WHERE id = $1 OR call_id = $2`+suffix, id, ref)
-	} else {
-		row = db.QueryRow(ctx, `SELECT `+columns+` FROM calls WHERE call_id = $1`+suffix, ref)
+	where, args, ok := callRefWhere(ref)
+	if !ok {
+		return nil, fmt.Errorf("call %q: %w", ref, ErrNotFound)
 	}
-	c, err := scanCall(row)
+	c, err := scanCall(db.QueryRow(ctx, `SELECT `+columns+` FROM calls`+where+suffix, args...))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("call %q: %w", ref, ErrNotFound)
 	}

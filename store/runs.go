@@ -193,13 +193,19 @@ func RecordRequests(ctx context.Context, db DBTX, run *Run, reqs []LLMRequest) e
 	if len(reqs) == 0 {
 		return nil
 	}
+	return recordRequests(ctx, db, run, reqs, "")
+}
+
+// recordRequests writes the requests and the run's totals, and set (more
+// assignments to the run, with arguments after the 15th) in one statement.
+func recordRequests(ctx context.Context, db DBTX, run *Run, reqs []LLMRequest, set string, setArgs ...any) error {
 	n := len(reqs)
 	var total analysis.Usage
 	purposes, models, errs := make([]string, n), make([]string, n), make([]*string, n)
 	prompt, completion, cachedRead, cacheCreated := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 	msec := make([]int64, n)
 	for i, q := range reqs {
-		purposes[i], models[i], errs[i] = q.Purpose, q.Model, null(q.Error)
+		purposes[i], models[i], errs[i] = q.Purpose, storableText(q.Model), null(storableText(q.Error))
 		prompt[i], completion[i] = int64(q.Usage.Prompt), int64(q.Usage.Completion)
 		cachedRead[i], cacheCreated[i] = int64(q.Usage.CachedRead), int64(q.Usage.CacheCreated)
 		msec[i] = q.Latency.Milliseconds()
@@ -207,6 +213,8 @@ func RecordRequests(ctx context.Context, db DBTX, run *Run, reqs []LLMRequest) e
 	}
 	// One round trip: the requests and the run's totals are written by one
 	// statement, so neither can be stored without the other.
+	args := append([]any{run.ID, run.CallID, purposes, models, prompt, completion, cachedRead, cacheCreated, msec, errs,
+		total.Prompt, total.Completion, total.CachedRead, total.CacheCreated, len(reqs)}, setArgs...)
 	_, err := db.Exec(ctx, `
 		WITH requests AS (
 			INSERT INTO llm_requests (run_id, call_id, purpose, model, prompt_tokens, completion_tokens,
@@ -216,10 +224,8 @@ func RecordRequests(ctx context.Context, db DBTX, run *Run, reqs []LLMRequest) e
 		)
 		UPDATE analysis_runs SET prompt_tokens = prompt_tokens + $11, completion_tokens = completion_tokens + $12,
 			cached_read_tokens = cached_read_tokens + $13, cache_created_tokens = cache_created_tokens + $14,
-			requests = requests + $15
-		WHERE id = $1`,
-		run.ID, run.CallID, purposes, models, prompt, completion, cachedRead, cacheCreated, msec, errs,
-		total.Prompt, total.Completion, total.CachedRead, total.CacheCreated, len(reqs))
+			requests = requests + $15`+set+`
+		WHERE id = $1`, args...)
 	if err != nil {
 		return fmt.Errorf("record %d LLM requests of run %d: %w", len(reqs), run.ID, err)
 	}
@@ -273,7 +279,7 @@ func finishArgs(id int64, res RunResult) ([]any, error) {
 			return nil, fmt.Errorf("encode output of run %d: %w", id, err)
 		}
 	}
-	return []any{id, res.Status, null(res.Model), res.Demo, output, res.Score, res.Passed, null(res.Error),
+	return []any{id, res.Status, null(storableText(res.Model)), res.Demo, output, res.Score, res.Passed, null(storableText(res.Error)),
 		res.Latency.Milliseconds()}, nil
 }
 

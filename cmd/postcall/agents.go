@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"text/tabwriter"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -55,11 +57,14 @@ func runAgentsApply(ctx context.Context, e *env, args []string) error {
 	}
 	// Integration settings are the crm package's to judge (agent cannot
 	// import it); a plan whose deliveries could only fail is not stored.
+	var targets []agentTarget
 	for _, p := range plans {
 		for _, in := range p.Integrations {
-			if _, err := crm.Parse(in); err != nil {
+			t, err := crm.Parse(in)
+			if err != nil {
 				return fmt.Errorf("%s: agent %q: %w", pos[0], p.ID, err)
 			}
+			targets = append(targets, agentTarget{p.ID, t})
 		}
 	}
 	a, err := openApp(ctx, e, false)
@@ -67,6 +72,9 @@ func runAgentsApply(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer a.Close()
+	if !a.Config.AllowPrivateTargets {
+		warnPrivateTargets(ctx, e, pos[0], targets)
+	}
 	type change struct {
 		id      string
 		what    store.PlanChange
@@ -116,4 +124,23 @@ func runAgentsList(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", s.ID, s.Name, s.CurrentVersion, s.Calls, s.UpdatedAt.UTC().Format("2006-01-02 15:04:05Z"))
 	}
 	return tw.Flush()
+}
+
+// agentTarget is one parsed integration of an agent being applied.
+type agentTarget struct {
+	agentID string
+	target  crm.Target
+}
+
+// warnPrivateTargets warns, without refusing the plan, about integrations
+// whose deliveries the guard will refuse on a worker configured like this
+// command (POSTCALL_ALLOW_PRIVATE_TARGETS unset).
+func warnPrivateTargets(ctx context.Context, e *env, file string, targets []agentTarget) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for _, t := range targets {
+		if w := crm.PrivateTargetWarning(ctx, t.target, net.DefaultResolver); w != "" {
+			fmt.Fprintf(e.stderr, "warning: %s: agent %q: %s\n", file, t.agentID, w)
+		}
+	}
 }

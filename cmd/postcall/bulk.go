@@ -53,6 +53,14 @@ func reanalyzeBulk(ctx context.Context, e *env, a *app.App, req pipeline.BulkReq
 		if pending == 0 {
 			bar.done()
 			fmt.Fprintf(e.stdout, "bulk reanalysis %d: all %s finished\n", b.ID, plural(finished, "run"))
+			failed, err := a.Calls.BulkFailures(ctx, b.ID)
+			if err != nil {
+				return err
+			}
+			if failed > 0 {
+				fmt.Fprintf(e.stderr, "bulk reanalysis %d: %s failed (postcall show CALL says why)\n", b.ID, plural(failed, "run"))
+				return errSilent
+			}
 			return nil
 		}
 		select {
@@ -93,7 +101,11 @@ type progress struct {
 
 func newProgress(w io.Writer, total int) *progress {
 	p := &progress{w: w, total: total, lastLine: -1}
-	if f, ok := w.(*os.File); ok {
+	out := w
+	if t, ok := w.(*terminalSafe); ok {
+		out = t.w
+	}
+	if f, ok := out.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 			p.terminal = true
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/postcall/postcall/retention"
 	"github.com/postcall/postcall/store"
@@ -39,6 +40,11 @@ func runHold(ctx context.Context, e *env, args []string) error {
 	case "list":
 	default:
 		return usageErr("hold: %q is not set, clear or list", sub)
+	}
+	for _, f := range []struct{ name, value string }{{"agent", *agentID}, {"reason", *reason}} {
+		if !utf8.ValidString(f.value) {
+			return usageErr("hold %s: --%s is not valid UTF-8 text", sub, f.name)
+		}
 	}
 	a, err := openApp(ctx, e, false)
 	if err != nil {

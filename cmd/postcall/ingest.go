@@ -49,11 +49,20 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	var stats struct{ lines, queued, auto, duplicate, rejected int }
 	reader := bufio.NewReaderSize(in, 1<<20)
 	for lineNo := 1; ; lineNo++ {
-		line, readErr := readLine(reader)
+		line, tooLong, readErr := readLine(reader)
 		if readErr != nil && !errors.Is(readErr, io.EOF) {
 			return fmt.Errorf("read %s line %d: %w", name, lineNo, readErr)
 		}
-		if len(bytes.TrimSpace(line)) > 0 {
+		if lineNo == 1 {
+			// A UTF-8 byte order mark, as some editors write: not part of
+			// the record.
+			line = bytes.TrimPrefix(line, utf8BOM)
+		}
+		if tooLong {
+			stats.lines++
+			stats.rejected++
+			fmt.Fprintf(e.stderr, "%s line %d: rejected: longer than %d MiB (skipped)\n", name, lineNo, maxLineBytes>>20)
+		} else if len(bytes.TrimSpace(line)) > 0 {
 			stats.lines++
 			rec, err := call.ParseRecord(line)
 			if err == nil {
@@ -93,24 +102,27 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-// readLine reads one line of any length up to maxLineBytes.
-func readLine(r *bufio.Reader) ([]byte, error) {
-	var line []byte
+// readLine reads one line of any length up to maxLineBytes. A longer line
+// is skipped to its end, so that the next one is read whole, and reported
+// with tooLong.
+func readLine(r *bufio.Reader) (line []byte, tooLong bool, err error) {
 	for {
 		chunk, err := r.ReadSlice('\n')
 		line = append(line, chunk...)
 		if len(line) > maxLineBytes {
-			// Skip the rest of the line so the next one is read whole.
 			for errors.Is(err, bufio.ErrBufferFull) {
 				_, err = r.ReadSlice('\n')
 			}
-			return nil, fmt.Errorf("line longer than %d MiB", maxLineBytes>>20)
+			return nil, true, err
 		}
 		if !errors.Is(err, bufio.ErrBufferFull) {
-			return line, err
+			return line, false, err
 		}
 	}
 }
+
+// utf8BOM is the UTF-8 encoding of U+FEFF, the byte order mark.
+var utf8BOM = []byte("\xEF\xBB\xBF")
 
 type ingestOutcome struct {
 	id        string

@@ -84,6 +84,13 @@ func run(ctx context.Context, args []string, e *env) int {
 		usage(e.stderr, cmds)
 		return 2
 	}
+	if args[0] != "worker" {
+		// The worker's output is its logs, which slog escapes itself.
+		stdout, stderr := newTerminalSafe(e.stdout), newTerminalSafe(e.stderr)
+		defer stdout.Flush() //nolint:errcheck // nothing left to report it to
+		defer stderr.Flush() //nolint:errcheck
+		e = &env{stdin: e.stdin, stdout: stdout, stderr: stderr, environ: e.environ}
+	}
 	err := cmd.run(ctx, e, args[1:])
 	if err == nil {
 		return 0

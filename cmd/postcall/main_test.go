@@ -44,6 +44,15 @@ func setup(t *testing.T) *testBundle {
 	return b
 }
 
+// setupWithAgents is setup with testAgents applied.
+func setupWithAgents(t *testing.T) (context.Context, *testBundle) {
+	t.Helper()
+	ctx := context.Background()
+	b := setup(t)
+	require.Zero(t, b.run(t, ctx, "", nil, "agents", "apply", b.file(t, "a.yaml", testAgents)).code)
+	return ctx, b
+}
+
 type result struct {
 	stdout, stderr string
 	code           int
@@ -155,9 +164,7 @@ func TestAgentsApplyBadFileChangesNothing(t *testing.T) {
 
 func TestIngestReportsBadLinesStoresGoodOnes(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	b := setup(t)
-	require.Zero(t, b.run(t, ctx, "", nil, "agents", "apply", b.file(t, "a.yaml", testAgents)).code)
+	ctx, b := setupWithAgents(t)
 
 	input := strings.Join([]string{
 		goodCall,
@@ -196,9 +203,7 @@ func TestIngestReportsBadLinesStoresGoodOnes(t *testing.T) {
 
 func TestShowJSONDocument(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	b := setup(t)
-	require.Zero(t, b.run(t, ctx, "", nil, "agents", "apply", b.file(t, "a.yaml", testAgents)).code)
+	ctx, b := setupWithAgents(t)
 	require.Zero(t, b.run(t, ctx, goodCall, nil, "ingest", "-q").code)
 
 	res := b.run(t, ctx, "", nil, "show", "c-1", "--json")
@@ -310,5 +315,127 @@ func TestWorkerEndToEnd(t *testing.T) {
 		require.NotContains(t, res.stderr, "I want the demo", "no transcript text in logs")
 	case <-time.After(30 * time.Second):
 		t.Fatal("worker did not stop")
+	}
+}
+
+// TestIngestSkipsALineTooLongAndGoesOn: a line over 64 MiB stopped ingest
+// (exit 1, no summary, the good lines after it never stored); it is
+// reported, skipped, and the next lines go in. A UTF-8 byte order mark on
+// the first line is not part of the record.
+func TestIngestSkipsALineTooLongAndGoesOn(t *testing.T) {
+	t.Parallel()
+	ctx, b := setupWithAgents(t)
+	long := `{"call_id": "` + strings.Repeat("x", maxLineBytes) + `"}`
+	input := "\xEF\xBB\xBF" + goodCall + "\n" + long + "\n" + strings.Replace(goodCall, "c-1", "c-after", 1) + "\n"
+	res := b.run(t, ctx, input, nil, "ingest", "-q")
+	require.Equal(t, 1, res.code)
+	require.Contains(t, res.stderr, "stdin line 2: rejected: longer than 64 MiB (skipped)")
+	require.Contains(t, res.stdout, "3 lines: 2 queued for analysis, 0 auto-disposed, 0 already ingested, 1 rejected")
+	for _, id := range []string{"c-1", "c-after"} {
+		require.Zero(t, b.run(t, ctx, "", nil, "show", id).code, id)
+	}
+}
+
+// TestShowEscapesTerminalControls: show printed status and ended_reason
+// verbatim, so a record could write an OSC 52 sequence (set the
+// clipboard) into the operator's terminal; every control character is
+// escaped now, in show, in errors, everywhere but the worker's logs (which
+// slog escapes). A reference holding invalid UTF-8 is not found (it printed
+// the SQL error).
+func TestShowEscapesTerminalControls(t *testing.T) {
+	t.Parallel()
+	ctx, b := setupWithAgents(t)
+	hostile := strings.Replace(goodCall, `"ended_reason":"customer-ended-call"`,
+		`"ended_reason":"x\u001b[2J","status":"completed\u001b]52;c;SGVsbG8=\u0007"`, 1)
+	res := b.run(t, ctx, hostile, nil, "ingest", "-q")
+	require.Equal(t, 0, res.code, res.stderr)
+
+	for _, args := range [][]string{{"show", "c-1"}, {"show", "c-1", "--json"}, {"show", "\x1b]52;c;x\x07"}} {
+		res = b.run(t, ctx, "", nil, args...)
+		for _, out := range []string{res.stdout, res.stderr} {
+			require.NotContains(t, out, "\x1b", args)
+			require.NotContains(t, out, "\x07", args)
+		}
+	}
+	res = b.run(t, ctx, "", nil, "show", "c-1")
+	require.Contains(t, res.stdout, `completed\u001b]52;c;SGVsbG8=\u0007`)
+	res = b.run(t, ctx, "", nil, "show", "c-1", "--json")
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal([]byte(res.stdout), &doc), "--json output stays JSON")
+	require.Equal(t, "completed\x1b]52;c;SGVsbG8=\x07", doc["status"])
+
+	res = b.run(t, ctx, "", nil, "show", "\xff")
+	require.Equal(t, 1, res.code)
+	require.Equal(t, "postcall show: not found\n", res.stderr)
+}
+
+// TestReanalyzeWaitFailsWhenTheRunFails: reanalyze --wait exited 0 when the
+// run it waited for failed; it exits 1 and says which run failed and why.
+func TestReanalyzeWaitFailsWhenTheRunFails(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	llm := openaitest.NewServer(t, openaitest.WithDefault(openaitest.InvalidJSON()))
+	llmEnv := []string{"OPENAI_BASE_URL=" + llm.URL, "OPENAI_API_KEY=" + llm.APIKey, "POSTCALL_HTTP_ADDR=127.0.0.1:0"}
+	ctx := context.Background()
+	require.Zero(t, b.run(t, ctx, "", nil, "agents", "apply", b.file(t, "a.yaml", testAgents)).code)
+	require.Zero(t, b.run(t, ctx, goodCall, nil, "ingest").code)
+	workerCtx, stop := context.WithCancel(ctx)
+	done := make(chan result, 1)
+	go func() { done <- b.run(t, workerCtx, "", llmEnv, "worker") }()
+	t.Cleanup(func() { stop(); <-done })
+
+	res := b.run(t, ctx, "", llmEnv, "reanalyze", "c-1", "--kind", "qc", "--wait", "--timeout", "30s")
+	require.Equal(t, 1, res.code, res.stdout)
+	require.Contains(t, res.stderr, "c-1: finished, but a run failed: ")
+	require.Contains(t, res.stderr, "qc: qc request for call c-1: invalid qc output after repair")
+}
+
+// TestAgentsApplyWarnsAboutPrivateTargets: an integration URL deliveries
+// can never reach (a private address while POSTCALL_ALLOW_PRIVATE_TARGETS is
+// off) was accepted silently; the plan is still stored (it is right on a
+// worker that allows private targets), with a warning naming the
+// integration, and no warning when private targets are allowed.
+func TestAgentsApplyWarnsAboutPrivateTargets(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	plan := testAgents + `  integrations:
+    - {name: internal, type: webhook, url: "http://10.1.2.3/hook", secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+    - {name: local, type: webhook, url: "http://localhost:9000/hook", secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+    - {name: public, type: webhook, url: "https://93.184.215.14/hook", secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}
+`
+	res := b.run(t, ctx, "", nil, "agents", "apply", b.file(t, "a.yaml", plan))
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Contains(t, res.stdout, "sales: created")
+	require.Contains(t, res.stderr, `agent "sales": integrations[internal]: http://10.1.2.3 resolves only to addresses deliveries refuse`)
+	require.Contains(t, res.stderr, `integrations[local]: http://localhost:9000`)
+	require.NotContains(t, res.stderr, "integrations[public]")
+	require.NotContains(t, res.stderr, "/hook", "never the URL's path (it may hold a token)")
+
+	res = b.run(t, ctx, "", []string{"POSTCALL_ALLOW_PRIVATE_TARGETS=1"}, "agents", "apply", b.file(t, "a.yaml", plan))
+	require.Equal(t, 0, res.code, res.stderr)
+	require.NotContains(t, res.stderr, "warning")
+}
+
+// TestInvalidUTF8ArgumentsAreUsageErrors: bytes PostgreSQL's text refuses
+// printed its error; they are usage errors, or not found for a CALL.
+func TestInvalidUTF8ArgumentsAreUsageErrors(t *testing.T) {
+	t.Parallel()
+	ctx, b := setupWithAgents(t)
+	for _, args := range [][]string{
+		{"hold", "set", "--agent", "sales", "--reason", "case \xff"},
+		{"hold", "set", "--agent", "\xff"},
+		{"reanalyze", "--agent", "\xff"},
+	} {
+		res := b.run(t, ctx, "", nil, args...)
+		require.Equal(t, 2, res.code, "%q: %s", args, res.stderr)
+		require.Contains(t, res.stderr, "is not valid UTF-8 text", "%q", args)
+		require.NotContains(t, res.stderr, "SQLSTATE", "%q", args)
+	}
+	for _, args := range [][]string{{"delete", "\xff"}, {"purge", "--call", "\xff"}, {"reanalyze", "\xff"}, {"hold", "set", "--call", "\xff"}} {
+		res := b.run(t, ctx, "", nil, args...)
+		require.NotZero(t, res.code, "%q", args)
+		require.Contains(t, res.stderr, "not found", "%q", args)
+		require.NotContains(t, res.stderr, "SQLSTATE", "%q", args)
 	}
 }

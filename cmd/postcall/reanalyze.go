@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/postcall/postcall/pipeline"
 	"github.com/postcall/postcall/store"
@@ -31,6 +33,8 @@ func runReanalyze(ctx context.Context, e *env, args []string) error {
 		return usageErr("reanalyze: name at least one CALL, or --agent ID")
 	case *agentID == "" && (*sinceFlag != "" || *untilFlag != ""):
 		return usageErr("reanalyze: --since and --until go with --agent")
+	case !utf8.ValidString(*agentID):
+		return usageErr("reanalyze: --agent is not valid UTF-8 text")
 	}
 	var kinds pipeline.Kinds
 	switch *kind {
@@ -96,6 +100,14 @@ func runReanalyze(ctx context.Context, e *env, args []string) error {
 			if err := printCall(ctx, e.stdout, a, c); err != nil {
 				return err
 			}
+			if c.State == store.StateFailed {
+				failed = true
+				why, err := runFailures(ctx, a.Pool, c)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stderr, "%s: finished, but a run failed: %s\n", c.Record.CallID, why)
+			}
 		}
 	}
 	if failed {
@@ -123,4 +135,29 @@ func waitDone(ctx context.Context, db store.DBTX, id string) (*store.Call, error
 		case <-tick.C:
 		}
 	}
+}
+
+// runFailures says which of the call's current runs failed, and why.
+func runFailures(ctx context.Context, db store.DBTX, c *store.Call) (string, error) {
+	var ids []int64
+	for _, id := range []*int64{c.AnalysisRunID, c.QCRunID} {
+		if id != nil {
+			ids = append(ids, *id)
+		}
+	}
+	runs, err := store.GetRuns(ctx, db, ids...)
+	if err != nil {
+		return "", err
+	}
+	var why []string
+	for _, id := range ids {
+		if r := runs[id]; r != nil && r.Status == store.RunFailed {
+			msg := "no reason recorded"
+			if r.Error != nil {
+				msg = *r.Error
+			}
+			why = append(why, r.Kind+": "+msg)
+		}
+	}
+	return strings.Join(why, "; "), nil
 }

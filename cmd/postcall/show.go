@@ -46,9 +46,7 @@ func runShow(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(doc)
+		return writeDocumentJSON(e.stdout, doc)
 	}
 	return printCall(ctx, e.stdout, a, c)
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/postcall/postcall/api"
 	"github.com/postcall/postcall/jobs"
 )
 
@@ -54,15 +55,15 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
-	srv := &http.Server{
-		Handler:           a.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
+	srv := api.NewHTTPServer(a.Handler(), api.HTTPServerConfig{})
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(ln) }()
 
 	// Job outcomes come from River's event stream of this client.
-	stopWatching := jobs.WatchJobs(a.River, a.Metrics.ObserveJob)
+	stopWatching := jobs.WatchJobs(a.River, func(ev jobs.JobEvent) {
+		a.Metrics.ObserveJob(ev)
+		jobs.LogFailure(ctx, a.Log, ev)
+	})
 	defer stopWatching()
 
 	if err := a.River.Start(ctx); err != nil {

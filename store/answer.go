@@ -1,0 +1,47 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// RecordAnswer stores the requests a run paid for, as RecordRequests does,
+// and the validated answer they bought (model, output, score), leaving the
+// run unfinished, in one statement. The run's result is stored afterwards,
+// with its job's completion; when that fails, the job's retry finds the
+// answer here (StoredAnswer) and does not pay the model again; a purged
+// call's run is not given the answer (its retry asks again).
+func RecordAnswer(ctx context.Context, db DBTX, run *Run, reqs []LLMRequest, res RunResult) error {
+	args, err := finishArgs(run.ID, res)
+	if err != nil {
+		return err
+	}
+	// args: $1 id, $2 status, $3 model, $4 demo, $5 output, $6 score, $7
+	// passed, $8 error, $9 latency; the answer is the model's part of them.
+	// A purged call's run keeps no answer before its result is stored
+	// (and purged in the same transaction): the answer may quote the call.
+	const set = `, model = $16, demo = $17, score = $19, passed = $20, latency_ms = $21,
+		output = CASE WHEN (SELECT is_purged FROM calls WHERE id = $2) THEN output ELSE $18 END`
+	if err := recordRequests(ctx, db, run, reqs, set, args[2], args[3], args[4], args[5], args[6], args[8]); err != nil {
+		return fmt.Errorf("record the answer of run %d: %w", run.ID, err)
+	}
+	return nil
+}
+
+// StoredAnswer is the successful result RecordAnswer stored for a run that
+// has not finished, or nil when there is none.
+func StoredAnswer(r *Run) *RunResult {
+	if r.Terminal() || len(r.Output) == 0 {
+		return nil
+	}
+	res := &RunResult{Status: RunSucceeded, Demo: r.Demo, Output: json.RawMessage(r.Output), Score: r.Score, Passed: r.Passed}
+	if r.Model != nil {
+		res.Model = *r.Model
+	}
+	if r.LatencyMs != nil {
+		res.Latency = time.Duration(*r.LatencyMs) * time.Millisecond
+	}
+	return res
+}
