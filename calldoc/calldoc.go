@@ -152,13 +152,16 @@ type Integration struct {
 	Log            []store.DeliveryAttempt `json:"log"`
 }
 
-// Signer signs a recording key into a short-lived URL.
-type Signer func(ctx context.Context, key string) (url string, expiresAt time.Time, err error)
+// Signer signs a recording key into a short-lived URL; *recording.Store is
+// one.
+type Signer interface {
+	Sign(ctx context.Context, key string) (recording.SignedURL, error)
+}
 
 // Options supply what the store does not hold.
 type Options struct {
-	// Sign signs the recording URL; nil leaves url and expires_at null.
-	Sign Signer
+	// Signer signs the recording URL; nil leaves url and expires_at null.
+	Signer Signer
 }
 
 // SignWith signs recording URLs with rec; nil rec signs none.
@@ -166,10 +169,7 @@ func SignWith(rec *recording.Store) Options {
 	if rec == nil {
 		return Options{}
 	}
-	return Options{Sign: func(ctx context.Context, key string) (string, time.Time, error) {
-		u, err := rec.Sign(ctx, key)
-		return u.URL, u.ExpiresAt, err
-	}}
+	return Options{Signer: rec}
 }
 
 // Build assembles the call document of c.
@@ -226,12 +226,12 @@ func Build(ctx context.Context, db store.DBTX, c *store.Call, opts Options) (*Do
 
 	if r.RecordingKey != "" && !c.IsPurged {
 		d.Recording = &Recording{Key: r.RecordingKey}
-		if opts.Sign != nil {
-			url, expires, err := opts.Sign(ctx, r.RecordingKey)
+		if opts.Signer != nil {
+			signed, err := opts.Signer.Sign(ctx, r.RecordingKey)
 			if err != nil {
 				return nil, fmt.Errorf("call %s: %w", c.ID, err)
 			}
-			d.Recording.URL, d.Recording.ExpiresAt = &url, &expires
+			d.Recording.URL, d.Recording.ExpiresAt = &signed.URL, &signed.ExpiresAt
 		}
 	}
 	deliveries, err := store.CallDeliveries(ctx, db, c.ID)

@@ -30,9 +30,9 @@ type Deliveries struct {
 	// DisableAfter disables an integration that has failed continuously for
 	// this long. Default crm.DefaultDisableWindow (5 days).
 	DisableAfter time.Duration
-	// RecordingLink returns the recording link put in CRM payloads, "" for
-	// none. Default none.
-	RecordingLink func(c *store.Call) string
+	// Links makes the permanent recording links put in CRM payloads
+	// (*recording.Links). Default nil: payloads carry no recording link.
+	Links RecordingLinks
 	// Observer, when set, is told of every attempt once it is recorded
 	// (e.g. for metrics). It must be safe for concurrent use and must not
 	// block. Default none.
@@ -42,6 +42,12 @@ type Deliveries struct {
 
 	// plans caches the plan versions of the calls delivered.
 	plans store.PlanCache
+}
+
+// RecordingLinks makes a call's permanent recording link;
+// *recording.Links is one.
+type RecordingLinks interface {
+	Link(callID string) string
 }
 
 // DeliveryObservation describes one recorded delivery attempt to an
@@ -292,8 +298,8 @@ func (d *Deliveries) callResult(ctx context.Context, db store.DBTX, c *store.Cal
 		}
 		res.Demo = run.Demo
 	}
-	if d.RecordingLink != nil && r.RecordingKey != "" && !c.IsPurged {
-		res.RecordingURL = d.RecordingLink(c)
+	if d.Links != nil && r.RecordingKey != "" && !c.IsPurged {
+		res.RecordingURL = d.Links.Link(c.ID.String())
 	}
 	return res, nil
 }

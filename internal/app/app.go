@@ -28,7 +28,6 @@ import (
 	"github.com/postcall/postcall/pipeline"
 	"github.com/postcall/postcall/recording"
 	"github.com/postcall/postcall/retention"
-	"github.com/postcall/postcall/store"
 )
 
 // Options say how to build an App beyond what the configuration says.
@@ -221,8 +220,8 @@ func (a *App) newPipeline(opts Options) (*pipeline.Service, error) {
 		p.Deliveries.Observer = a.Metrics.ObserveDelivery
 		observeLLM = a.Metrics.ObserveLLM
 	}
-	if links := a.Links; links != nil {
-		p.Deliveries.RecordingLink = func(c *store.Call) string { return links.Link(c.ID.String()) }
+	if a.Links != nil {
+		p.Deliveries.Links = a.Links
 	}
 	switch {
 	case opts.Model != nil:
