@@ -52,12 +52,9 @@ type ClientConfig struct {
 	Retention *retention.Service
 	// PurgeSchedule and RetentionSchedule are the cron expressions of the
 	// periodic purge and hard delete (robfig/cron standard syntax, CRON_TZ=
-	// allowed), used with Retention on a working client. Defaults
+	// allowed), used with Retention. Defaults
 	// DefaultPurgeSchedule and DefaultRetentionSchedule.
 	PurgeSchedule, RetentionSchedule string
-	// Work starts queues and workers; false makes an insert-only client (for
-	// commands that enqueue). Default false.
-	Work bool
 	// RunConcurrency is how many analysis and how many QC jobs run at once
 	// in this process. The LLM client's own concurrency cap is what limits
 	// requests; this only keeps enough jobs in flight to use it. Default
@@ -88,8 +85,9 @@ type ClientConfig struct {
 	FetchPollInterval time.Duration
 }
 
-// NewClient returns postcall's River client, with a worker for every job
-// kind the configured services work.
+// NewClient returns postcall's working River client: every queue, a worker
+// for every job kind the configured services work, and the periodic
+// retention jobs. Processes that only enqueue use a Queue instead.
 func NewClient(cfg ClientConfig) (*river.Client[pgx.Tx], error) {
 	if cfg.Pool == nil {
 		return nil, fmt.Errorf("jobs client: Pool is required")
@@ -149,13 +147,11 @@ func NewClient(cfg ClientConfig) (*river.Client[pgx.Tx], error) {
 		rc.FetchPollInterval = cfg.FetchPollInterval
 		rc.FetchCooldown = min(cfg.FetchPollInterval, 100*time.Millisecond)
 	}
-	if cfg.Work {
-		rc.Queues = map[string]river.QueueConfig{
-			QueueDefault:    {MaxWorkers: 10},
-			QueueAnalysis:   {MaxWorkers: cfg.RunConcurrency},
-			QueueQC:         {MaxWorkers: cfg.RunConcurrency},
-			QueueDeliveries: {MaxWorkers: cfg.DeliveryConcurrency},
-		}
+	rc.Queues = map[string]river.QueueConfig{
+		QueueDefault:    {MaxWorkers: 10},
+		QueueAnalysis:   {MaxWorkers: cfg.RunConcurrency},
+		QueueQC:         {MaxWorkers: cfg.RunConcurrency},
+		QueueDeliveries: {MaxWorkers: cfg.DeliveryConcurrency},
 	}
 	client, err := river.NewClient(riverpgxv5.New(cfg.Pool), rc)
 	if err != nil {

@@ -157,10 +157,9 @@ func (w *DeleteRecordingsWorker) NextRetry(job *river.Job[DeleteRecordingsArgs])
 	return time.Now().Add(wait)
 }
 
-// addRetention registers the retention workers on every client that has a
-// Retention service (an insert-only client must know the deletion job's
-// kind), and the periodic purge and hard delete on working clients.
-// River's leader election makes only the elected leader enqueue them.
+// addRetention registers the retention workers and the periodic purge and
+// hard delete when the client has a Retention service. River's leader
+// election makes only the elected leader enqueue the periodic jobs.
 func addRetention(cfg *ClientConfig, t timeouts, workers *river.Workers, rc *river.Config) error {
 	if cfg.Retention == nil {
 		return nil
@@ -168,9 +167,6 @@ func addRetention(cfg *ClientConfig, t timeouts, workers *river.Workers, rc *riv
 	river.AddWorker(workers, &PurgeWorker{Retention: cfg.Retention, JobTimeout: t.retention, Budget: t.retentionBudget})
 	river.AddWorker(workers, &HardDeleteWorker{Retention: cfg.Retention, JobTimeout: t.retention, Budget: t.retentionBudget})
 	river.AddWorker(workers, &DeleteRecordingsWorker{Retention: cfg.Retention, Logger: cfg.Logger})
-	if !cfg.Work {
-		return nil
-	}
 	periodic, err := RetentionPeriodicJobs(cfg.PurgeSchedule, cfg.RetentionSchedule, time.Now())
 	if err != nil {
 		return err

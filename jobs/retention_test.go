@@ -126,7 +126,7 @@ func setupRetention(t *testing.T) *retentionBundle {
 func (b *retentionBundle) startWorker(t *testing.T) *river.Client[pgx.Tx] {
 	t.Helper()
 	client, err := jobs.NewClient(jobs.ClientConfig{
-		Pool: b.pool, Pipeline: b.pipeline, Retention: b.retention, Work: true, Schema: b.schema,
+		Pool: b.pool, Pipeline: b.pipeline, Retention: b.retention, Schema: b.schema,
 		PurgeSchedule: "0 0 1 1 *", RetentionSchedule: "CRON_TZ=Europe/Paris 0 0 1 1 *",
 		FetchPollInterval: 50 * time.Millisecond, SoftStopTimeout: time.Second,
 		Logger: slog.New(b.logs),

@@ -170,7 +170,6 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 			Retention:           a.Retention,
 			PurgeSchedule:       cfg.PurgeSchedule,
 			RetentionSchedule:   cfg.RetentionSchedule,
-			Work:                true,
 			RunConcurrency:      cfg.LLM.Concurrency,
 			DeliveryConcurrency: cfg.DeliveryConcurrency,
 			SoftStopTimeout:     cfg.ShutdownTimeout,
