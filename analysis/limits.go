@@ -87,18 +87,3 @@ func (l *limits) wait(ctx context.Context, lim *rate.Limiter, n int) error {
 	}
 	return nil
 }
-
-// sleepContext sleeps for d or until ctx is done.
-func sleepContext(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}

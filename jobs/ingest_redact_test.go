@@ -9,6 +9,7 @@ import (
 
 	"github.com/postcall/postcall/agent"
 	"github.com/postcall/postcall/call"
+	"github.com/postcall/postcall/calldoc"
 	"github.com/postcall/postcall/redact"
 	"github.com/postcall/postcall/store"
 )
@@ -44,7 +45,7 @@ func TestIngestRedacts(t *testing.T) {
 	counts, err := store.CallRedaction(ctx, b.pool, res.ID)
 	require.NoError(t, err)
 	require.Equal(t, redact.Counts{redact.CreditCard: 1, redact.Email: 1}, counts)
-	doc, err := store.BuildDocument(ctx, b.pool, stored, store.DocumentOptions{})
+	doc, err := calldoc.Build(ctx, b.pool, stored, calldoc.Options{})
 	require.NoError(t, err)
 	js, err := json.Marshal(doc)
 	require.NoError(t, err)
@@ -70,7 +71,7 @@ func TestIngestRedacts(t *testing.T) {
 	counts, err = store.CallRedaction(ctx, b.pool, res.ID)
 	require.NoError(t, err)
 	require.Nil(t, counts)
-	doc, err = store.BuildDocument(ctx, b.pool, stored, store.DocumentOptions{})
+	doc, err = calldoc.Build(ctx, b.pool, stored, calldoc.Options{})
 	require.NoError(t, err)
 	js, err = json.Marshal(doc)
 	require.NoError(t, err)

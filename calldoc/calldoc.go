@@ -1,16 +1,26 @@
-package store
+// Package calldoc is the call document, the JSON contract of one call
+// (`postcall show --json`, GET /v1/calls/{id}): its keys, how each is
+// derived from the stored call, its runs and deliveries, and how keys the
+// platform sent that postcall does not model are kept. A new key of the
+// contract goes here (and, when it is stored, in store and call).
+package calldoc
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/postcall/postcall/analysis"
 	"github.com/postcall/postcall/call"
+	"github.com/postcall/postcall/recording"
 	"github.com/postcall/postcall/redact"
+	"github.com/postcall/postcall/store"
 )
 
 // Document is the call document of the contract (`show --json`,
@@ -18,33 +28,33 @@ import (
 // purged. Keys the platform sent that postcall does not model are added at
 // the top level by MarshalJSON, so that nothing it sent is dropped.
 type Document struct {
-	ID                uuid.UUID `json:"id"`
-	CallID            string    `json:"call_id"`
-	AgentID           string    `json:"agent_id"`
-	Direction         *string   `json:"direction"`
-	Status            *string   `json:"status"`
-	EndedReason       *string   `json:"ended_reason"`
-	EndedReasonLabel  string    `json:"ended_reason_label"`
-	DisconnectedBy    *string   `json:"disconnected_by"`
-	Duration          *float64  `json:"duration"`
-	State             string    `json:"state"`
-	Done              bool      `json:"done"`
-	GeneralSuccess    *bool     `json:"general_success"`
-	Disposition       *string   `json:"disposition"`
-	DispositionSource *string   `json:"disposition_source"`
-	DispositionReason *string   `json:"disposition_reason"`
-	CallSummary       *string   `json:"call_summary"`
-	FinalScore        *int      `json:"final_score"`
+	ID                uuid.UUID       `json:"id"`
+	CallID            string          `json:"call_id"`
+	AgentID           string          `json:"agent_id"`
+	Direction         *string         `json:"direction"`
+	Status            *string         `json:"status"`
+	EndedReason       *string         `json:"ended_reason"`
+	EndedReasonLabel  string          `json:"ended_reason_label"`
+	DisconnectedBy    *string         `json:"disconnected_by"`
+	Duration          *float64        `json:"duration"`
+	State             store.CallState `json:"state"`
+	Done              bool            `json:"done"`
+	GeneralSuccess    *bool           `json:"general_success"`
+	Disposition       *string         `json:"disposition"`
+	DispositionSource *string         `json:"disposition_source"`
+	DispositionReason *string         `json:"disposition_reason"`
+	CallSummary       *string         `json:"call_summary"`
+	FinalScore        *int            `json:"final_score"`
 	// Demo is true when any current result came from the built-in demo
 	// model, not a real LLM: the disposition, summary and score are then
 	// demo output too.
-	Demo         bool             `json:"demo"`
-	Analysis     *AnalysisDoc     `json:"analysis"`
-	QC           *QCDoc           `json:"qc"`
-	Tokens       TokensDoc        `json:"tokens"`
-	Integrations []IntegrationDoc `json:"integrations"`
-	Recording    *RecordingDoc    `json:"recording"`
-	Transcript   []call.Turn      `json:"transcript"`
+	Demo         bool          `json:"demo"`
+	Analysis     *Analysis     `json:"analysis"`
+	QC           *QC           `json:"qc"`
+	Tokens       Tokens        `json:"tokens"`
+	Integrations []Integration `json:"integrations"`
+	Recording    *Recording    `json:"recording"`
+	Transcript   []call.Turn   `json:"transcript"`
 	// Redaction counts, per entity the agent's plan listed at ingest, what
 	// was replaced by placeholders in the transcript; null when the plan
 	// redacted nothing. Never a value.
@@ -66,7 +76,7 @@ type Document struct {
 	ContactData     json.RawMessage `json:"contact_data"`
 	FunctionOutput  json.RawMessage `json:"function_output"`
 	PlanVersion     *int            `json:"plan_version"`
-	Runs            []RunDoc        `json:"runs"`
+	Runs            []Run           `json:"runs"`
 	IsPurged        bool            `json:"is_purged"`
 	PurgedAt        *time.Time      `json:"purged_at"`
 	DeletedAt       *time.Time      `json:"deleted_at"`
@@ -76,90 +86,99 @@ type Document struct {
 	extra map[string]json.RawMessage
 }
 
-// AnalysisDoc is the current analysis run.
-type AnalysisDoc struct {
+// Analysis is the current analysis run.
+type Analysis struct {
 	Fields      json.RawMessage `json:"fields"`
 	Model       *string         `json:"model"`
 	PlanVersion int             `json:"plan_version"`
-	Status      string          `json:"status"`
+	Status      store.RunStatus `json:"status"`
 	Error       *string         `json:"error"`
 	// Demo marks output of the built-in demo model, not of a real LLM.
 	Demo bool `json:"demo"`
 }
 
-// QCDoc is the current QC run.
-type QCDoc struct {
+// QC is the current QC run.
+type QC struct {
 	Items       json.RawMessage `json:"items"`
 	Score       *int            `json:"score"`
 	Passed      *bool           `json:"passed"`
 	Model       *string         `json:"model"`
 	PlanVersion int             `json:"plan_version"`
-	Status      string          `json:"status"`
+	Status      store.RunStatus `json:"status"`
 	Error       *string         `json:"error"`
 	Demo        bool            `json:"demo"`
 }
 
-// TokensDoc sums the call's post-call LLM requests.
-type TokensDoc struct {
-	Prompt       int `json:"prompt"`
-	Completion   int `json:"completion"`
-	CachedRead   int `json:"cached_read"`
-	CacheCreated int `json:"cache_created"`
-	FreshPrompt  int `json:"fresh_prompt"`
+// Tokens is the token usage of a run or of all the call's post-call LLM
+// requests, with the prompt tokens not read from the cache.
+type Tokens struct {
+	analysis.Usage
+	FreshPrompt int `json:"fresh_prompt"`
 }
 
-// RecordingDoc is the call's recording with a freshly signed URL.
-type RecordingDoc struct {
+// Recording is the call's recording with a freshly signed URL.
+type Recording struct {
 	Key       string     `json:"key"`
 	URL       *string    `json:"url"`
 	ExpiresAt *time.Time `json:"expires_at"`
 }
 
-// RunDoc is one run in the call's history.
-type RunDoc struct {
-	ID          int64      `json:"id"`
-	Kind        string     `json:"kind"`
-	PlanVersion int        `json:"plan_version"`
-	Trigger     string     `json:"trigger"`
-	Status      string     `json:"status"`
-	Model       *string    `json:"model"`
-	Demo        bool       `json:"demo"`
-	Score       *int       `json:"score,omitempty"`
-	Error       *string    `json:"error"`
-	Tokens      TokensDoc  `json:"tokens"`
-	Requests    int        `json:"requests"`
-	LatencyMs   *int64     `json:"latency_ms"`
-	CreatedAt   time.Time  `json:"created_at"`
-	FinishedAt  *time.Time `json:"finished_at"`
+// Run is one run in the call's history.
+type Run struct {
+	ID          int64           `json:"id"`
+	Kind        string          `json:"kind"`
+	PlanVersion int             `json:"plan_version"`
+	Trigger     string          `json:"trigger"`
+	Status      store.RunStatus `json:"status"`
+	Model       *string         `json:"model"`
+	Demo        bool            `json:"demo"`
+	Score       *int            `json:"score,omitempty"`
+	Error       *string         `json:"error"`
+	Tokens      Tokens          `json:"tokens"`
+	Requests    int             `json:"requests"`
+	LatencyMs   *int64          `json:"latency_ms"`
+	CreatedAt   time.Time       `json:"created_at"`
+	FinishedAt  *time.Time      `json:"finished_at"`
 }
 
-// IntegrationDoc is one delivery of the call to an integration, with its
+// Integration is one delivery of the call to an integration, with its
 // attempt log.
-type IntegrationDoc struct {
-	Name           string            `json:"name"`
-	Type           string            `json:"type"`
-	Status         string            `json:"status"`
-	Attempts       int               `json:"attempts"`
-	LastStatusCode *int              `json:"last_status_code"`
-	LastError      *string           `json:"last_error"`
-	DeliveredAt    *time.Time        `json:"delivered_at"`
-	NextAttemptAt  *time.Time        `json:"next_attempt_at"`
-	WebhookID      string            `json:"webhook_id"`
-	ExternalID     *string           `json:"external_id"`
-	Log            []DeliveryAttempt `json:"log"`
+type Integration struct {
+	Name           string                  `json:"name"`
+	Type           string                  `json:"type"`
+	Status         store.DeliveryStatus    `json:"status"`
+	Attempts       int                     `json:"attempts"`
+	LastStatusCode *int                    `json:"last_status_code"`
+	LastError      *string                 `json:"last_error"`
+	DeliveredAt    *time.Time              `json:"delivered_at"`
+	NextAttemptAt  *time.Time              `json:"next_attempt_at"`
+	WebhookID      string                  `json:"webhook_id"`
+	ExternalID     *string                 `json:"external_id"`
+	Log            []store.DeliveryAttempt `json:"log"`
 }
 
-// Signer signs a recording key into a short-lived URL.
-type Signer func(ctx context.Context, key string) (url string, expiresAt time.Time, err error)
-
-// DocumentOptions supply what the store does not hold.
-type DocumentOptions struct {
-	// Sign signs the recording URL; nil leaves url and expires_at null.
-	Sign Signer
+// Signer signs a recording key into a short-lived URL; *recording.Store is
+// one.
+type Signer interface {
+	Sign(ctx context.Context, key string) (recording.SignedURL, error)
 }
 
-// BuildDocument assembles the call document of c.
-func BuildDocument(ctx context.Context, db DBTX, c *Call, opts DocumentOptions) (*Document, error) {
+// Options supply what the store does not hold.
+type Options struct {
+	// Signer signs the recording URL; nil leaves url and expires_at null.
+	Signer Signer
+}
+
+// SignWith signs recording URLs with rec; nil rec signs none.
+func SignWith(rec *recording.Store) Options {
+	if rec == nil {
+		return Options{}
+	}
+	return Options{Signer: rec}
+}
+
+// Build assembles the call document of c.
+func Build(ctx context.Context, db store.DBTX, c *store.Call, opts Options) (*Document, error) {
 	r := &c.Record
 	reason := call.LookupReason(r.EndedReason)
 	d := &Document{
@@ -168,23 +187,23 @@ func BuildDocument(ctx context.Context, db DBTX, c *Call, opts DocumentOptions) 
 		EndedReasonLabel: reason.Label, DisconnectedBy: null(call.DisconnectedBy(r)), Duration: r.Duration,
 		State: c.State, Done: c.Done, GeneralSuccess: c.GeneralSuccess, Disposition: c.Disposition,
 		DispositionSource: c.DispositionSource, DispositionReason: c.AutoReason, CallSummary: c.CallSummary,
-		FinalScore: c.FinalScore, Integrations: []IntegrationDoc{}, Transcript: r.Transcript,
+		FinalScore: c.FinalScore, Integrations: []Integration{}, Transcript: r.Transcript,
 		PhoneNumber: null(r.PhoneNumber), CustomerName: null(r.CustomerName), CustomerRequest: null(r.CustomerRequest),
 		Source: null(r.Source), CampaignID: null(r.CampaignID), IsTest: r.IsTest, Carrier: null(r.Carrier),
 		DID: null(r.DID), StartedAt: r.StartedAt, AnsweredAt: r.AnsweredAt, EndedAt: r.EndedAt,
 		RingMs: r.RingMs, HoldMs: r.HoldMs, TalkMs: r.TalkMs,
 		ContactData: rawOrNull(r.ContactData), FunctionOutput: rawOrNull(r.FunctionOutput),
-		PlanVersion: c.PlanVersion, Runs: []RunDoc{},
+		PlanVersion: c.PlanVersion, Runs: []Run{},
 		IsPurged: c.IsPurged, PurgedAt: c.PurgedAt, DeletedAt: c.DeletedAt, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 		extra: r.Extra,
 	}
 
-	runs, err := CallRuns(ctx, db, c.ID)
+	runs, err := store.CallRuns(ctx, db, c.ID)
 	if err != nil {
 		return nil, err
 	}
 	for _, run := range runs {
-		d.Runs = append(d.Runs, RunDoc{
+		d.Runs = append(d.Runs, Run{
 			ID: run.ID, Kind: run.Kind, PlanVersion: run.PlanVersion, Trigger: run.Trigger, Status: run.Status,
 			Model: run.Model, Demo: run.Demo, Score: run.Score, Error: run.Error, Tokens: tokens(run.Usage),
 			Requests: run.Requests, LatencyMs: run.LatencyMs, CreatedAt: run.CreatedAt, FinishedAt: run.FinishedAt,
@@ -192,47 +211,47 @@ func BuildDocument(ctx context.Context, db DBTX, c *Call, opts DocumentOptions) 
 		switch {
 		case c.AnalysisRunID != nil && run.ID == *c.AnalysisRunID:
 			d.Demo = d.Demo || run.Demo
-			d.Analysis = &AnalysisDoc{
+			d.Analysis = &Analysis{
 				Fields: rawOrNull(run.Output), Model: run.Model, PlanVersion: run.PlanVersion, Status: run.Status,
 				Error: run.Error, Demo: run.Demo,
 			}
 		case c.QCRunID != nil && run.ID == *c.QCRunID:
 			d.Demo = d.Demo || run.Demo
-			d.QC = &QCDoc{
+			d.QC = &QC{
 				Items: rawOrNull(run.Output), Score: run.Score, Passed: run.Passed, Model: run.Model,
 				PlanVersion: run.PlanVersion, Status: run.Status, Error: run.Error, Demo: run.Demo,
 			}
 		}
 	}
-	if d.Redaction, err = CallRedaction(ctx, db, c.ID); err != nil {
+	if d.Redaction, err = store.CallRedaction(ctx, db, c.ID); err != nil {
 		return nil, err
 	}
-	usage, err := CallUsage(ctx, db, c.ID)
+	usage, err := store.CallUsage(ctx, db, c.ID)
 	if err != nil {
 		return nil, err
 	}
 	d.Tokens = tokens(usage)
 
 	if r.RecordingKey != "" && !c.IsPurged {
-		d.Recording = &RecordingDoc{Key: r.RecordingKey}
-		if opts.Sign != nil {
-			url, expires, err := opts.Sign(ctx, r.RecordingKey)
+		d.Recording = &Recording{Key: r.RecordingKey}
+		if opts.Signer != nil {
+			signed, err := opts.Signer.Sign(ctx, r.RecordingKey)
 			if err != nil {
 				return nil, fmt.Errorf("call %s: %w", c.ID, err)
 			}
-			d.Recording.URL, d.Recording.ExpiresAt = &url, &expires
+			d.Recording.URL, d.Recording.ExpiresAt = &signed.URL, &signed.ExpiresAt
 		}
 	}
-	deliveries, err := CallDeliveries(ctx, db, c.ID)
+	deliveries, err := store.CallDeliveries(ctx, db, c.ID)
 	if err != nil {
 		return nil, err
 	}
 	for _, del := range deliveries {
-		log, err := DeliveryAttempts(ctx, db, del.ID)
+		log, err := store.DeliveryAttempts(ctx, db, del.ID)
 		if err != nil {
 			return nil, err
 		}
-		d.Integrations = append(d.Integrations, IntegrationDoc{
+		d.Integrations = append(d.Integrations, Integration{
 			Name: del.Integration, Type: del.Type, Status: del.Status, Attempts: del.Attempts,
 			LastStatusCode: del.LastStatusCode, LastError: del.LastError, DeliveredAt: del.DeliveredAt,
 			NextAttemptAt: del.NextAttemptAt, WebhookID: del.ID, ExternalID: del.ExternalID, Log: log,
@@ -241,9 +260,8 @@ func BuildDocument(ctx context.Context, db DBTX, c *Call, opts DocumentOptions) 
 	return d, nil
 }
 
-func tokens(u Usage) TokensDoc {
-	return TokensDoc{Prompt: u.Prompt, Completion: u.Completion, CachedRead: u.CachedRead,
-		CacheCreated: u.CacheCreated, FreshPrompt: u.FreshPrompt()}
+func tokens(u analysis.Usage) Tokens {
+	return Tokens{Usage: u, FreshPrompt: u.FreshPrompt()}
 }
 
 func rawOrNull(m json.RawMessage) json.RawMessage {
@@ -271,7 +289,7 @@ func (d *Document) MarshalJSON() ([]byte, error) {
 	}
 	var buf bytes.Buffer
 	buf.Write(bytes.TrimSuffix(bytes.TrimSpace(base), []byte("}")))
-	for _, k := range sortedKeys(d.extra) {
+	for _, k := range slices.Sorted(maps.Keys(d.extra)) {
 		if _, taken := own[k]; taken {
 			continue
 		}
@@ -283,4 +301,12 @@ func (d *Document) MarshalJSON() ([]byte, error) {
 	}
 	buf.WriteByte('}')
 	return buf.Bytes(), nil
+}
+
+// null is nil for an absent (empty) value.
+func null(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
