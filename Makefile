@@ -35,9 +35,10 @@ chaos: ## fault tests: kill -9, PostgreSQL restarts, model outage, leader change
 	$(GO) test -tags chaos -count=1 -timeout 30m ./chaos/...
 
 FUZZTIME ?= 15s
-fuzz: ## run each fuzz target for FUZZTIME (ingest parsing, LLM-output validation)
+fuzz: ## run each fuzz target for FUZZTIME (ingest parsing, LLM-output validation, redaction)
 	$(GO) test -run '^$$' -fuzz '^FuzzParseRecord$$' -fuzztime $(FUZZTIME) ./call
 	$(GO) test -run '^$$' -fuzz '^FuzzValidateAnalysis$$' -fuzztime $(FUZZTIME) ./analysis
+	$(GO) test -run '^$$' -fuzz '^FuzzTranscript$$' -fuzztime $(FUZZTIME) ./redact
 
 bench: ## measure throughput, memory, caching, purge (PostgreSQL, a few minutes); writes bench/RESULTS.md; BENCH_FLAGS=-h for flags
 	$(GO) run ./bench $(BENCH_FLAGS)

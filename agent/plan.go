@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/postcall/postcall/redact"
 )
 
 // FieldType is the type of one structured analysis field.
@@ -56,6 +58,18 @@ type Plan struct {
 	// Retention says when personal data is purged and soft-deleted calls are
 	// hard-deleted. Nil fields fall back to the global defaults.
 	Retention Retention `json:"retention,omitempty"`
+	// Redact lists the personal data removed from transcripts at ingest,
+	// before anything is stored. Nil redacts nothing.
+	Redact *Redact `json:"redact,omitempty"`
+}
+
+// Redact configures transcript redaction.
+type Redact struct {
+	// Entities are the redact package's entity names (credit_card, ssn,
+	// iban, bank_account, email, phone_number, date_of_birth). At least
+	// one; stored in canonical order, so listing them in another order is
+	// the same plan version.
+	Entities []string `json:"entities"`
 }
 
 // Analysis is the post-call analysis prompt.
@@ -291,6 +305,11 @@ func (p *Plan) applyDefaults() {
 	if p.Name == "" {
 		p.Name = p.ID
 	}
+	if p.Redact != nil {
+		if entities, err := redact.ParseEntities(p.Redact.Entities); err == nil {
+			p.Redact.Entities = entityNames(entities)
+		}
+	}
 	if p.QC != nil {
 		if p.QC.PassScore == 0 {
 			p.QC.PassScore = 7
@@ -348,6 +367,9 @@ func (p *Plan) Validate() error {
 		if in.Type == "" {
 			return fmt.Errorf("integrations[%d].type: required", n)
 		}
+	}
+	if err := p.Redact.validate(); err != nil {
+		return fmt.Errorf("redact.entities: %w", err)
 	}
 	if d := p.Retention.PurgeAfterDays; d != nil && (*d < 0 || *d > MaxRetentionDays) {
 		return fmt.Errorf("retention.purge_after_days: %d must be between 0 and %d", *d, MaxRetentionDays)
@@ -443,6 +465,39 @@ func validateMaxTokens(n int) error {
 		return fmt.Errorf("max_tokens: %d must be between 1 and %d (absent: sized from the answers)", n, MaxPlanTokens)
 	}
 	return nil
+}
+
+// validate checks the entity names, naming every unknown one.
+func (r *Redact) validate() error {
+	if r == nil {
+		return nil
+	}
+	if len(r.Entities) == 0 {
+		return errors.New("list at least one entity, or remove redact")
+	}
+	_, err := redact.ParseEntities(r.Entities)
+	return err
+}
+
+// Redactor is the plan's transcript redactor; it redacts nothing when the
+// plan has no redact section.
+func (p *Plan) Redactor() (*redact.Redactor, error) {
+	if p.Redact == nil {
+		return redact.New(nil), nil
+	}
+	entities, err := redact.ParseEntities(p.Redact.Entities)
+	if err != nil {
+		return nil, fmt.Errorf("plan %q: redact.entities: %w", p.ID, err)
+	}
+	return redact.New(entities), nil
+}
+
+func entityNames(entities []redact.Entity) []string {
+	names := make([]string, len(entities))
+	for i, e := range entities {
+		names[i] = string(e)
+	}
+	return names
 }
 
 func joinTypes(types []FieldType) string {

@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/postcall/postcall/call"
+	"github.com/postcall/postcall/redact"
 )
 
 // fullYAML is a plan that uses every key once.
@@ -733,6 +736,65 @@ func TestOutputBudgetAndServiceTierKeys(t *testing.T) {
 
 	_, err := ParsePlans([]byte(strings.Replace(fullYAML, "qc:\n", "qc:\n  max_tokens: 0.5\n", 1)))
 	require.Error(t, err)
+}
+
+func TestRedact(t *testing.T) {
+	t.Parallel()
+	const base = "id: a\nanalysis: {prompt: p, fields: [{name: s, type: string}]}\n"
+	parse := func(t *testing.T, extra string) (*Plan, error) {
+		t.Helper()
+		plans, err := ParsePlans([]byte(base + extra))
+		if err != nil {
+			return nil, err
+		}
+		return &plans[0], nil
+	}
+
+	t.Run("entities are validated, every unknown one named", func(t *testing.T) {
+		t.Parallel()
+		_, err := parse(t, "redact: {entities: [email, credit_cards, social]}\n")
+		require.EqualError(t, err, `agent "a": redact.entities: unknown entities "credit_cards", "social" `+
+			`(known: credit_card, ssn, iban, bank_account, email, phone_number, date_of_birth)`)
+		_, err = parse(t, "redact: {entities: []}\n")
+		require.ErrorContains(t, err, "redact.entities: list at least one entity")
+		_, err = parse(t, "redact: {entities: [ssn, ssn]}\n")
+		require.ErrorContains(t, err, `redact.entities: "ssn" listed twice`)
+		_, err = parse(t, "redact: {entity: [ssn]}\n")
+		require.ErrorContains(t, err, `unknown field "entity"`)
+	})
+
+	t.Run("order does not make a new version, adding redaction does", func(t *testing.T) {
+		t.Parallel()
+		a, err := parse(t, "redact: {entities: [email, credit_card]}\n")
+		require.NoError(t, err)
+		b, err := parse(t, "redact: {entities: [credit_card, email]}\n")
+		require.NoError(t, err)
+		none, err := parse(t, "")
+		require.NoError(t, err)
+		require.Equal(t, []string{"credit_card", "email"}, a.Redact.Entities)
+		require.Equal(t, a.Hash(), b.Hash())
+		require.NotEqual(t, a.Hash(), none.Hash())
+		require.NotContains(t, string(none.Canonical()), "redact", "a plan without redaction keeps its hash")
+	})
+
+	t.Run("redactor", func(t *testing.T) {
+		t.Parallel()
+		p, err := parse(t, "redact: {entities: [ssn]}\n")
+		require.NoError(t, err)
+		turns := []call.Turn{{Role: call.RoleUser, Text: "it's 123-45-6789"}}
+		r, err := p.Redactor()
+		require.NoError(t, err)
+		out, counts := r.Transcript(turns)
+		require.Equal(t, "it's [SSN]", out[0].Text)
+		require.Equal(t, redact.Counts{redact.SSN: 1}, counts)
+		none, err := parse(t, "")
+		require.NoError(t, err)
+		r, err = none.Redactor()
+		require.NoError(t, err)
+		out, counts = r.Transcript(turns)
+		require.Equal(t, turns, out)
+		require.Nil(t, counts)
+	})
 }
 
 // TestParsePlansRefusesNUL: a NUL in a plan's string (YAML "\0") made

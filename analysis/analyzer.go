@@ -27,6 +27,11 @@ const (
 	PurposeRepair     = "repair"
 )
 
+// DefaultModel is the model of plans that name none unless the deployment
+// says otherwise (POSTCALL_MODEL): cheap, fast and good at structured
+// output.
+const DefaultModel = "gpt-4.1-mini"
+
 // Analyzer runs an agent plan's analysis and QC prompts through a Model. It
 // is safe for concurrent use. The only state it keeps between calls is the
 // static prefix (system message and schema) of each plan it has seen.
@@ -137,15 +142,6 @@ type QCResult struct {
 	Model string
 	// Requests are the run's LLM requests in order.
 	Requests []RequestRecord
-}
-
-// TotalUsage sums the usage of requests.
-func TotalUsage(requests []RequestRecord) Usage {
-	var u Usage
-	for _, r := range requests {
-		u = u.Add(r.Usage)
-	}
-	return u
 }
 
 // Analyze runs the plan's analysis prompt on one call. On failure it

@@ -70,20 +70,6 @@ func RetryAfter(err error) (time.Duration, bool) {
 	return 0, false
 }
 
-// IsPermanent reports whether retrying the same request cannot help: a
-// non-transient provider error (bad request, authentication, insufficient
-// quota), a request longer than the context window, or output that stayed
-// invalid after the repair request. Context cancellation is neither
-// permanent nor transient.
-func IsPermanent(err error) bool {
-	var ae *APIError
-	if errors.As(err, &ae) {
-		return !ae.Transient
-	}
-	var ie *InvalidOutputError
-	return errors.Is(err, ErrContextTooLong) || errors.As(err, &ie)
-}
-
 // InvalidOutputError means the model's answer broke the plan's schema even
 // after one repair request.
 type InvalidOutputError struct {

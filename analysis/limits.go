@@ -419,18 +419,3 @@ func maxTime(a, b time.Time) time.Time {
 	}
 	return b
 }
-
-// sleepContext sleeps for d or until ctx is done.
-func sleepContext(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}

@@ -10,11 +10,15 @@ import (
 	"time"
 
 	openai "github.com/sashabaranov/go-openai"
+
+	"github.com/postcall/postcall/internal/wait"
 )
 
 // Defaults of [OpenAIConfig].
 const (
-	DefaultBaseURL      = "https://api.openai.com/v1"
+	DefaultBaseURL = "https://api.openai.com/v1"
+	// DefaultRPM and DefaultTPM are OpenAI's tier 1 limits for
+	// gpt-4.1-mini.
 	DefaultRPM          = 500
 	DefaultTPM          = 200_000
 	DefaultConcurrency  = 16
@@ -198,7 +202,7 @@ func NewOpenAI(cfg OpenAIConfig) (*OpenAI, error) {
 		o.now = time.Now
 	}
 	if o.sleep == nil {
-		o.sleep = sleepContext
+		o.sleep = wait.Sleep
 	}
 	if o.observe == nil {
 		o.observe = func(Observation) {}

@@ -1,7 +1,10 @@
 // Package api is postcall's HTTP interface, served by the worker: the calls
 // API under /v1 and Prometheus metrics, both behind a bearer token; health
 // and readiness for orchestrators; and the permanent recording links put in
-// CRM notes, which carry their own signature.
+// CRM notes, which carry their own signature. It parses requests and writes
+// responses; what a route does is a use case of pipeline.Calls, reached
+// through the small interfaces Reader, Enqueuer and Retention. A new route
+// goes here, its logic in pipeline.
 package api
 
 import (
@@ -37,6 +40,9 @@ type Server struct {
 	// (POSTCALL_API_TOKEN). Default "": those routes answer 401, so an
 	// unconfigured API is closed, never open.
 	Token string
+	// Reader reads calls: the call document, the list, recording links.
+	// Required.
+	Reader Reader
 	// Enqueuer stores calls and enqueues their processing (POST /v1/calls,
 	// POST /v1/calls/{id}/reanalyze). Default nil: those routes answer 501.
 	Enqueuer Enqueuer
@@ -48,9 +54,8 @@ type Server struct {
 	Metrics http.Handler
 	// Links checks recording links; nil disables GET /r/{id}.
 	Links *recording.Links
-	// Recordings signs recording URLs: GET /r/{id} and the recording of GET
-	// /v1/calls/{id}. Default nil: no /r/{id}, and documents carry the
-	// recording key with a null url.
+	// Recordings signs the recording URLs GET /r/{id} redirects to. Default
+	// nil: no /r/{id}. (Documents are signed by the Reader.)
 	Recordings *recording.Store
 	// MaxBodyBytes bounds a request body. Default DefaultMaxBodyBytes.
 	MaxBodyBytes int64
@@ -163,7 +168,7 @@ func (s *Server) recordingLink(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	c, err := store.GetCall(r.Context(), s.Pool, id)
+	c, err := s.Reader.Find(r.Context(), id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		http.Error(w, "this recording no longer exists", http.StatusGone)

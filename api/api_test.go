@@ -26,6 +26,8 @@ import (
 	"github.com/postcall/postcall/analysis/openaitest"
 	"github.com/postcall/postcall/api"
 	"github.com/postcall/postcall/call"
+	"github.com/postcall/postcall/config"
+	"github.com/postcall/postcall/internal/app"
 	"github.com/postcall/postcall/internal/dbtest"
 	"github.com/postcall/postcall/jobs"
 	"github.com/postcall/postcall/metrics"
@@ -72,8 +74,9 @@ func setup(t *testing.T, mutate ...func(*api.Server)) *testBundle {
 	t.Helper()
 	ctx := context.Background()
 	pool, schema := dbtest.Schema(t)
-	p := &pipeline.Service{}
-	client, err := jobs.NewClient(jobs.ClientConfig{Pool: pool, Pipeline: p, Schema: schema})
+	cfg, err := config.Load(nil)
+	require.NoError(t, err)
+	built, err := app.New(ctx, cfg, app.Options{Pool: pool, Schema: schema}) // no model: runs are enqueued, not worked
 	require.NoError(t, err)
 	plans, err := agent.ParsePlans([]byte(planYAML))
 	require.NoError(t, err)
@@ -87,13 +90,15 @@ func setup(t *testing.T, mutate ...func(*api.Server)) *testBundle {
 	})
 	require.NoError(t, err)
 
+	built.Calls.Recordings = recordings // documents are signed as /r/{id} links are
 	b := &testBundle{pool: pool, schema: schema, retention: &fakeRetention{}, registry: prometheus.NewRegistry()}
 	b.metrics, err = metrics.New(b.registry, metrics.Options{DB: pool, Schema: schema, Queues: jobs.Queues()})
 	require.NoError(t, err)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	b.server = &api.Server{
 		Pool: pool, Schema: schema, Token: testToken,
-		Enqueuer:   &jobs.Enqueuer{Pool: pool, Client: client, Pipeline: p},
+		Reader:     built.Calls,
+		Enqueuer:   built.Calls,
 		Retention:  b.retention,
 		Metrics:    metrics.Handler(b.registry, logger),
 		Recordings: recordings,
@@ -613,7 +618,7 @@ func TestReanalyze(t *testing.T) {
 
 	var highPriority int
 	require.NoError(t, b.pool.QueryRow(context.Background(),
-		`SELECT count(*) FROM river_job WHERE priority = $1`, jobs.PriorityReanalyze).Scan(&highPriority))
+		`SELECT count(*) FROM river_job WHERE priority = $1`, pipeline.PriorityReanalyze).Scan(&highPriority))
 	require.Equal(t, 3, highPriority)
 
 	for _, tc := range []struct {

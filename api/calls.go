@@ -17,26 +17,40 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/postcall/postcall/call"
-	"github.com/postcall/postcall/jobs"
+	"github.com/postcall/postcall/calldoc"
 	"github.com/postcall/postcall/pipeline"
 	"github.com/postcall/postcall/store"
 )
 
 // Enqueuer stores calls and enqueues their post-call processing;
-// *jobs.Enqueuer is one.
+// *pipeline.Calls is one.
 type Enqueuer interface {
 	// Ingest stores a validated record and enqueues its processing, with
 	// the idempotency of `postcall ingest`.
-	Ingest(ctx context.Context, rec *call.Record) (*jobs.IngestResult, error)
+	Ingest(ctx context.Context, rec *call.Record) (*pipeline.IngestResult, error)
 	// Reanalyze runs the selected kinds again with the agent's current
 	// plan.
-	Reanalyze(ctx context.Context, ref string, kinds pipeline.Kinds) (*jobs.IngestResult, error)
+	Reanalyze(ctx context.Context, ref string, kinds pipeline.Kinds) (*pipeline.IngestResult, error)
 }
 
-// Retention soft-deletes and erases calls. ref is postcall's id of a call
-// that exists. Errors wrapping store.ErrNotFound answer 404, errors wrapping
-// ErrConflict 409 with the error's message (which must hold no personal
-// data), any other 500.
+// Reader reads calls; *pipeline.Calls is one. Errors wrapping
+// store.ErrNotFound answer 404.
+type Reader interface {
+	// Find returns the call named by ref (postcall's id or the platform's
+	// call_id).
+	Find(ctx context.Context, ref string) (*store.Call, error)
+	// Document returns the call document of c, its recording URL signed.
+	Document(ctx context.Context, c *store.Call) (*calldoc.Document, error)
+	// List returns one page of calls, newest first.
+	List(ctx context.Context, f store.ListFilter) (*store.ListPage, error)
+	// ListItem returns one call as List shows it.
+	ListItem(ctx context.Context, id uuid.UUID) (*store.ListItem, error)
+}
+
+// Retention soft-deletes and erases calls; *pipeline.Calls is one. ref is
+// postcall's id of a call that exists. Errors wrapping store.ErrNotFound
+// answer 404, errors wrapping ErrConflict or pipeline.ErrOnHold 409 with the
+// error's message (which must hold no personal data), any other 500.
 type Retention interface {
 	// SoftDelete marks the call deleted: it leaves listings and is
 	// hard-deleted when the agent's retention period says so.
@@ -67,7 +81,7 @@ type runJSON struct {
 	Kind string `json:"kind"`
 }
 
-func newRunsResponse(res *jobs.IngestResult) (auto, reason *string, runs []runJSON) {
+func newRunsResponse(res *pipeline.IngestResult) (auto, reason *string, runs []runJSON) {
 	runs = []runJSON{}
 	for _, r := range res.Runs {
 		runs = append(runs, runJSON{ID: r.ID, Kind: r.Kind})
@@ -120,7 +134,7 @@ func (s *Server) createCall(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.Enqueuer.Ingest(r.Context(), rec)
 	switch {
-	case errors.Is(err, jobs.ErrUnknownAgent):
+	case errors.Is(err, pipeline.ErrUnknownAgent):
 		writeError(w, http.StatusUnprocessableEntity, "unknown agent",
 			FieldError{Field: "agent_id", Message: "no agent with this id: apply its plan with `postcall agents apply`"})
 		return
@@ -238,7 +252,7 @@ func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	page, err := store.ListCalls(r.Context(), s.Pool, f)
+	page, err := s.Reader.List(r.Context(), f)
 	if err != nil {
 		s.internalError(w, r, "list calls", err)
 		return
@@ -286,14 +300,7 @@ func (s *Server) getCall(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var opts store.DocumentOptions
-	if s.Recordings != nil {
-		opts.Sign = func(ctx context.Context, key string) (string, time.Time, error) {
-			u, err := s.Recordings.Sign(ctx, key)
-			return u.URL, u.ExpiresAt, err
-		}
-	}
-	doc, err := store.BuildDocument(r.Context(), s.Pool, c, opts)
+	doc, err := s.Reader.Document(r.Context(), c)
 	if err != nil {
 		s.internalError(w, r, "build call document", err)
 		return
@@ -309,7 +316,7 @@ func (s *Server) getCall(w http.ResponseWriter, r *http.Request) {
 // findCall reads the call named by {id}, answering 404 (or 500) itself when
 // it cannot.
 func (s *Server) findCall(w http.ResponseWriter, r *http.Request) (*store.Call, bool) {
-	c, err := store.GetCall(r.Context(), s.Pool, r.PathValue("id"))
+	c, err := s.Reader.Find(r.Context(), r.PathValue("id"))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, "not found")
@@ -361,7 +368,7 @@ func (s *Server) reanalyzeCall(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, store.ErrNotFound):
 		writeError(w, http.StatusNotFound, "not found")
 		return
-	case errors.Is(err, jobs.ErrNotReanalyzable):
+	case errors.Is(err, pipeline.ErrNotReanalyzable):
 		writeError(w, http.StatusConflict, err.Error())
 		return
 	case err != nil:
@@ -406,7 +413,7 @@ func (s *Server) purgeCall(w http.ResponseWriter, r *http.Request) {
 	if !s.retentionDone(w, r, "erase call", s.Retention.Erase(r.Context(), c.ID.String())) {
 		return
 	}
-	item, err := store.GetListItem(r.Context(), s.Pool, c.ID)
+	item, err := s.Reader.ListItem(r.Context(), c.ID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		w.WriteHeader(http.StatusNoContent)
@@ -427,6 +434,8 @@ func (s *Server) retentionDone(w http.ResponseWriter, r *http.Request, op string
 		writeError(w, http.StatusNotFound, "not found")
 	case errors.Is(err, ErrConflict):
 		writeError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, pipeline.ErrOnHold):
+		writeError(w, http.StatusConflict, fmt.Errorf("%w: %w", ErrConflict, err).Error())
 	default:
 		s.internalError(w, r, op, err)
 	}

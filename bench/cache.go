@@ -41,7 +41,7 @@ func runCache(ctx context.Context, e *env) (*result, error) {
 		return nil, err
 	}
 	defer ingestPool.Close()
-	enq, err := newEnqueuer(workerConfig{Pool: ingestPool, Schema: s.Name, Logger: e.log})
+	enq, err := newEnqueuer(ctx, workerConfig{Pool: ingestPool, Schema: s.Name, Logger: e.log})
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,8 @@
 //     90%) and the share of requests answered 429 (target < 1%), for one
 //     worker and three sharing the limit; runs per minute with sized output
 //     budgets against the old fixed max_tokens of 4,096.
+//   - redact: redaction of a ten-minute transcript with every entity on
+//     (target: < 1 ms), against JSON-encoding it.
 //
 // Numbers are reported, never asserted. Everything runs against a real
 // PostgreSQL (-db, default BENCH_DATABASE_URL or postcall_bench on
@@ -159,7 +161,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		dbURL = defaultDatabaseURL
 	}
 	fs.StringVar(&o.dbURL, "db", dbURL, "PostgreSQL URL of the benchmark database, created when missing (env BENCH_DATABASE_URL)")
-	fs.StringVar(&o.run, "run", "all", "comma-separated scenarios to run: pipeline, model, cache, purge, limits")
+	fs.StringVar(&o.run, "run", "all", "comma-separated scenarios to run: pipeline, model, cache, purge, limits, redact")
 	fs.StringVar(&o.results, "results", "bench/RESULTS.md", "results file to write; empty: none. Without this flag, only a run of every scenario writes it")
 	fs.IntVar(&o.ingesters, "ingesters", 4, "goroutines ingesting calls (inserting no-op jobs) concurrently")
 	fs.IntVar(&o.poolMaxConns, "pool-max-conns", 0, "connections per pool; 0: the worker's default (POSTCALL_DB_MAX_CONNS, 32)")

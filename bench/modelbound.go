@@ -42,7 +42,7 @@ func runModelBound(ctx context.Context, e *env) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	enq, err := newEnqueuer(workerConfig{Pool: s.Pool, Schema: s.Name, Logger: e.log})
+	enq, err := newEnqueuer(ctx, workerConfig{Pool: s.Pool, Schema: s.Name, Logger: e.log})
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func runModelBound(ctx context.Context, e *env) (*result, error) {
 				n, seconds(e.opts.modelDuration), e.opts.ingesters, c, s.poolDescription(), latency, seconds(elapsed), perCall,
 				seconds(stats.CPU), 100*stats.CPU.Seconds()/(elapsed.Seconds()*float64(runtime.NumCPU()))) + cpuNote,
 			rssNote + " It is the benchmark binary's worker subcommand, which builds the worker as `postcall worker` " +
-				"does (jobs.NewClient, the OpenAI client, CRM deliveries) without its HTTP API and metrics server.",
+				"does (internal/app: River client, OpenAI client, CRM deliveries, retention jobs) without its HTTP server.",
 		},
 	}, nil
 }

@@ -168,7 +168,7 @@ func measurePipeline(ctx context.Context, e *env) (float64, string, error) {
 		return 0, "", err
 	}
 	defer ingestPool.Close()
-	enq, err := newEnqueuer(workerConfig{Pool: ingestPool, Schema: s.Name, Logger: e.log})
+	enq, err := newEnqueuer(ctx, workerConfig{Pool: ingestPool, Schema: s.Name, Logger: e.log})
 	if err != nil {
 		return 0, "", err
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/postcall/postcall/call"
-	"github.com/postcall/postcall/jobs"
 	"github.com/postcall/postcall/pipeline"
 	"github.com/postcall/postcall/retention"
 )
@@ -39,7 +38,7 @@ func runPurge(ctx context.Context, e *env) (*result, error) {
 	}
 	e.progress("purge: seeded %d due calls in %s", n, seconds(time.Since(seedStart)))
 
-	enq, err := newEnqueuer(workerConfig{Pool: s.Pool, Schema: s.Name, Logger: e.log})
+	enq, err := newEnqueuer(ctx, workerConfig{Pool: s.Pool, Schema: s.Name, Logger: e.log})
 	if err != nil {
 		return nil, err
 	}
@@ -72,11 +71,11 @@ func runPurge(ctx context.Context, e *env) (*result, error) {
 		return nil, err
 	}
 	defer purgePool.Close()
-	svc := &retention.Service{DB: purgePool, PurgeAfterDays: 30, Logger: e.log}
-	_, err = jobs.NewClient(jobs.ClientConfig{Pool: purgePool, Pipeline: &pipeline.Service{}, Retention: svc, Schema: s.Name, Logger: e.log})
+	purger, err := newApp(ctx, workerConfig{Pool: purgePool, Schema: s.Name, Logger: e.log}, false)
 	if err != nil {
 		return nil, err
 	}
+	svc := purger.Retention // POSTCALL_PURGE_AFTER_DAYS' default, 30
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
 	var during []time.Duration
@@ -148,7 +147,7 @@ const (
 // whatever the others' progress (an open loop, as calls end), until recs or
 // loadCtx run out, and returns the latency of each ingest. Ingests run with
 // ctx, so that ending the load lets those in flight finish.
-func ingestAtRate(loadCtx, ctx context.Context, enq *jobs.Enqueuer, recs []*call.Record, rate float64) ([]time.Duration, error) {
+func ingestAtRate(loadCtx, ctx context.Context, enq *pipeline.Calls, recs []*call.Record, rate float64) ([]time.Duration, error) {
 	var (
 		mu        sync.Mutex
 		latencies = make([]time.Duration, 0, len(recs))

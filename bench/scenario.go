@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/postcall/postcall/call"
-	"github.com/postcall/postcall/jobs"
+	"github.com/postcall/postcall/pipeline"
 )
 
 // scenario is one benchmark of a run. The runner takes a list of them
@@ -34,6 +34,7 @@ func scenarios() []scenario {
 		{Name: "cache", Title: "Prompt-cache efficiency", Run: runCache},
 		{Name: "purge", Title: "Purge", Run: runPurge},
 		{Name: "limits", Title: "Rate limits and output budgets", Run: runLimits},
+		{Name: "redact", Title: "Transcript redaction", Run: runRedact},
 	}
 }
 
@@ -214,7 +215,7 @@ func forEach(ctx context.Context, n, workers int, fn func(ctx context.Context, i
 // ingestAll ingests the records on e.opts.ingesters goroutines, as a
 // platform sending calls as they end would, and checks that each one was
 // stored and enqueued for the model.
-func ingestAll(ctx context.Context, e *env, enq *jobs.Enqueuer, recs []*call.Record) error {
+func ingestAll(ctx context.Context, e *env, enq *pipeline.Calls, recs []*call.Record) error {
 	return forEach(ctx, len(recs), e.opts.ingesters, func(ctx context.Context, i int) error {
 		res, err := enq.Ingest(ctx, recs[i])
 		switch {
@@ -238,7 +239,7 @@ type timing struct {
 
 // ingestAndWait ingests recs and waits until every call's webhook was
 // delivered, polling every interval.
-func ingestAndWait(ctx context.Context, e *env, enq *jobs.Enqueuer, s *schema, recs []*call.Record, interval time.Duration) (timing, error) {
+func ingestAndWait(ctx context.Context, e *env, enq *pipeline.Calls, s *schema, recs []*call.Record, interval time.Duration) (timing, error) {
 	start := time.Now()
 	if err := ingestAll(ctx, e, enq, recs); err != nil {
 		return timing{}, err

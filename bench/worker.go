@@ -18,9 +18,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
-	"github.com/postcall/postcall/analysis"
-	"github.com/postcall/postcall/crm"
-	"github.com/postcall/postcall/jobs"
+	"github.com/postcall/postcall/config"
+	"github.com/postcall/postcall/internal/app"
 	"github.com/postcall/postcall/pipeline"
 )
 
@@ -53,60 +52,50 @@ type worker struct {
 	Client *river.Client[pgx.Tx]
 }
 
-// newPipeline returns the pipeline the worker runs, or, with no model URL,
-// the one an ingesting process holds.
-func newPipeline(cfg workerConfig) (*pipeline.Service, error) {
-	p := &pipeline.Service{
-		Logger:     cfg.Logger,
-		Deliveries: &pipeline.Deliveries{Deliverer: crm.NewDeliverer(true), Logger: cfg.Logger},
+// newApp builds postcall as the commands do (internal/app), from the
+// configuration the benchmark's worker would be given: the fake model, the
+// limits above, deliveries allowed to reach the local receiver. Without a
+// model URL it is what an ingesting process holds.
+func newApp(ctx context.Context, cfg workerConfig, work bool) (*app.App, error) {
+	env := []string{
+		"POSTCALL_ALLOW_PRIVATE_TARGETS=1", "POSTCALL_SHUTDOWN_TIMEOUT=5s",
+		fmt.Sprintf("POSTCALL_LLM_RPM=%d", benchRPM), fmt.Sprintf("POSTCALL_LLM_TPM=%d", benchTPM),
 	}
-	if cfg.ModelURL == "" {
-		return p, nil
+	if cfg.ModelURL != "" {
+		env = append(env, "OPENAI_BASE_URL="+cfg.ModelURL, "OPENAI_API_KEY="+cfg.ModelKey)
 	}
-	model, err := analysis.NewOpenAI(analysis.OpenAIConfig{
-		BaseURL: cfg.ModelURL, APIKey: cfg.ModelKey,
-		RPM: benchRPM, TPM: benchTPM, Concurrency: cfg.Concurrency,
-	})
+	if cfg.Concurrency > 0 {
+		env = append(env, fmt.Sprintf("POSTCALL_LLM_CONCURRENCY=%d", cfg.Concurrency),
+			fmt.Sprintf("POSTCALL_DELIVERY_CONCURRENCY=%d", cfg.Concurrency))
+	}
+	c, err := config.Load(env)
 	if err != nil {
-		return nil, fmt.Errorf("LLM client: %w", err)
+		return nil, err
 	}
-	p.Analyzer = &analysis.Analyzer{Model: model, DefaultModel: "gpt-4.1-mini"}
-	return p, nil
+	return app.New(ctx, c, app.Options{Work: work, Pool: cfg.Pool, Schema: cfg.Schema, Logger: cfg.Logger})
 }
 
 // startWorker starts a working River client on cfg's schema.
 func startWorker(ctx context.Context, cfg workerConfig) (*worker, error) {
-	p, err := newPipeline(cfg)
+	a, err := newApp(ctx, cfg, true)
 	if err != nil {
 		return nil, err
 	}
-	client, err := jobs.NewClient(jobs.ClientConfig{
-		Pool: cfg.Pool, Pipeline: p, Work: true, RunConcurrency: cfg.Concurrency, DeliveryConcurrency: cfg.Concurrency,
-		Schema:          cfg.Schema,
-		SoftStopTimeout: 5 * time.Second, Logger: cfg.Logger,
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := client.Start(ctx); err != nil {
+	if err := a.River.Start(ctx); err != nil {
 		return nil, fmt.Errorf("start worker: %w", err)
 	}
-	return &worker{Client: client}, nil
+	return &worker{Client: a.River}, nil
 }
 
-// newEnqueuer is an insert-only client's enqueuer, as `postcall ingest`
-// builds it.
-func newEnqueuer(cfg workerConfig) (*jobs.Enqueuer, error) {
+// newEnqueuer is the use cases of an ingesting process, as `postcall
+// ingest` builds them.
+func newEnqueuer(ctx context.Context, cfg workerConfig) (*pipeline.Calls, error) {
 	cfg.ModelURL = ""
-	p, err := newPipeline(cfg)
+	a, err := newApp(ctx, cfg, false)
 	if err != nil {
 		return nil, err
 	}
-	client, err := jobs.NewClient(jobs.ClientConfig{Pool: cfg.Pool, Pipeline: p, Schema: cfg.Schema, Logger: cfg.Logger})
-	if err != nil {
-		return nil, err
-	}
-	return &jobs.Enqueuer{Pool: cfg.Pool, Client: client, Pipeline: p}, nil
+	return a.Calls, nil
 }
 
 // stop stops the worker, letting running jobs finish.

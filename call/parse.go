@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -85,18 +84,6 @@ const (
 // absent.
 var opaqueKeys = []string{"tool_calls", "knowledge_retrievals", "turn_metrics", "service_errors", "transfer", "events"}
 
-// typedKeys are the keys MarshalJSON writes from typed fields; an Extra entry
-// with one of these names is never written, so a hand-built Extra cannot
-// produce a duplicate key.
-var typedKeys = map[string]bool{
-	keyCallID: true, keyAgentID: true, keyEndedAt: true, keyEndedReason: true, keyStatus: true,
-	keyDirection: true, keySource: true, keyCampaignID: true, keyIsTest: true, keyCustomerName: true,
-	keyCustomerRequest: true, keyPhoneNumber: true, keyCarrier: true, keyDID: true, keyStartedAt: true,
-	keyAnsweredAt: true, keyRingMs: true, keyHoldMs: true, keyTalkMs: true, keyDuration: true,
-	keyDisconnectedBy: true, keyTranscript: true, keyRecordingKey: true, keyContactData: true,
-	keyFunctionOutput: true,
-}
-
 // roleAliases maps the role spellings platforms use onto the three roles.
 // "assistant" and "bot" are what OpenAI-style and Vapi transcripts call the
 // agent; "customer", "caller" and "human" are the person on the line; the
@@ -172,6 +159,8 @@ func (r *Record) UnmarshalJSON(data []byte) error {
 type parser struct {
 	fields   map[string]json.RawMessage
 	problems []Problem
+	// asked collects every key the parser looked up, when set (typedKeys).
+	asked map[string]bool
 }
 
 func (p *parser) addf(field, format string, args ...any) {
@@ -283,8 +272,15 @@ func (p *parser) failed(field string) bool {
 	return false
 }
 
+func (p *parser) ask(key string) {
+	if p.asked != nil {
+		p.asked[key] = true
+	}
+}
+
 // present reports whether key was sent with a non-null value.
 func (p *parser) present(key string) bool {
+	p.ask(key)
 	raw, ok := p.fields[key]
 	return ok && string(raw) != "null"
 }
@@ -292,6 +288,7 @@ func (p *parser) present(key string) bool {
 // value removes key from the remaining fields and returns its raw value;
 // ok is false when the key is absent or null.
 func (p *parser) value(key string) (json.RawMessage, bool) {
+	p.ask(key)
 	raw, ok := p.fields[key]
 	if !ok {
 		return nil, false
@@ -644,94 +641,6 @@ func (p *parser) extra() map[string]json.RawMessage {
 	return extra
 }
 
-// MarshalJSON writes the record as one JSON object in the ingest format:
-// the typed fields (absent ones omitted) followed by every Extra key in
-// sorted order, so that ParseRecord reads back an equal record.
-func (r Record) MarshalJSON() ([]byte, error) {
-	var w objectWriter
-	w.put(keyCallID, r.CallID)
-	w.put(keyAgentID, r.AgentID)
-	w.put(keyEndedAt, r.EndedAt)
-	w.putString(keyEndedReason, r.EndedReason)
-	w.putString(keyStatus, r.Status)
-	w.putString(keyDirection, r.Direction)
-	w.putString(keySource, r.Source)
-	w.putString(keyCampaignID, r.CampaignID)
-	if r.IsTest {
-		w.put(keyIsTest, true)
-	}
-	w.putString(keyCustomerName, r.CustomerName)
-	w.putString(keyCustomerRequest, r.CustomerRequest)
-	w.putString(keyPhoneNumber, r.PhoneNumber)
-	w.putString(keyCarrier, r.Carrier)
-	w.putString(keyDID, r.DID)
-	if r.StartedAt != nil {
-		w.put(keyStartedAt, *r.StartedAt)
-	}
-	if r.AnsweredAt != nil {
-		w.put(keyAnsweredAt, *r.AnsweredAt)
-	}
-	for _, f := range []struct {
-		key string
-		v   *int64
-	}{{keyRingMs, r.RingMs}, {keyHoldMs, r.HoldMs}, {keyTalkMs, r.TalkMs}} {
-		if f.v != nil {
-			w.put(f.key, *f.v)
-		}
-	}
-	if r.Duration != nil {
-		w.put(keyDuration, *r.Duration)
-	}
-	w.putString(keyDisconnectedBy, r.DisconnectedBy)
-	if len(r.Transcript) > 0 {
-		w.putRaw(keyTranscript, marshalTurns(r.Transcript, &w.err))
-	}
-	w.putString(keyRecordingKey, r.RecordingKey)
-	w.putRaw(keyContactData, r.ContactData)
-	w.putRaw(keyFunctionOutput, r.FunctionOutput)
-	w.putExtra(r.Extra, typedKeys)
-	return w.finish()
-}
-
-// marshalTurns writes the transcript array itself: json.Marshal would pass
-// each turn's output through its HTML escaping and change Extra values.
-func marshalTurns(turns []Turn, errp *error) json.RawMessage {
-	if *errp != nil {
-		return nil
-	}
-	var b bytes.Buffer
-	b.WriteByte('[')
-	for i, t := range turns {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		tb, err := t.MarshalJSON()
-		if err != nil {
-			*errp = fmt.Errorf("encode transcript[%d]: %w", i, err)
-			return nil
-		}
-		b.Write(tb)
-	}
-	b.WriteByte(']')
-	return b.Bytes()
-}
-
-// turnKeys are the keys Turn's typed fields own.
-var turnKeys = map[string]bool{"role": true, "text": true, "t_ms": true}
-
-// MarshalJSON writes the turn with its Extra keys next to role, text and
-// t_ms.
-func (t Turn) MarshalJSON() ([]byte, error) {
-	var w objectWriter
-	w.put("role", t.Role)
-	w.put("text", t.Text)
-	if t.TMs != nil {
-		w.put("t_ms", *t.TMs)
-	}
-	w.putExtra(t.Extra, turnKeys)
-	return w.finish()
-}
-
 // UnmarshalJSON parses and validates one transcript entry with the rules of
 // ParseRecord (role aliases, Extra keys kept).
 func (t *Turn) UnmarshalJSON(data []byte) error {
@@ -748,85 +657,6 @@ func (t *Turn) UnmarshalJSON(data []byte) error {
 	}
 	*t = turn
 	return nil
-}
-
-// objectWriter builds a JSON object key by key, keeping the first error.
-type objectWriter struct {
-	buf bytes.Buffer
-	err error
-}
-
-func (w *objectWriter) key(k string) {
-	if w.buf.Len() == 0 {
-		w.buf.WriteByte('{')
-	} else {
-		w.buf.WriteByte(',')
-	}
-	kb, _ := json.Marshal(k) // a string always marshals
-	w.buf.Write(kb)
-	w.buf.WriteByte(':')
-}
-
-func (w *objectWriter) put(k string, v any) {
-	if w.err != nil {
-		return
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		w.err = fmt.Errorf("encode %s: %w", k, err)
-		return
-	}
-	w.key(k)
-	w.buf.Write(b)
-}
-
-func (w *objectWriter) putString(k, v string) {
-	if v != "" {
-		w.put(k, v)
-	}
-}
-
-// putRaw writes raw JSON as it is: marshalling it through encoding/json
-// would re-escape it (e.g. "<" as \u003c) and break byte-exact round trips.
-func (w *objectWriter) putRaw(k string, raw json.RawMessage) {
-	if w.err != nil || len(raw) == 0 {
-		return
-	}
-	if !json.Valid(raw) {
-		w.err = fmt.Errorf("encode %s: invalid JSON value", k)
-		return
-	}
-	w.key(k)
-	w.buf.Write(raw)
-}
-
-func (w *objectWriter) putExtra(extra map[string]json.RawMessage, skip map[string]bool) {
-	keys := make([]string, 0, len(extra))
-	for k := range extra {
-		if !skip[k] {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if len(extra[k]) == 0 {
-			// An empty RawMessage is no JSON value; null is the closest.
-			w.putRaw(k, json.RawMessage("null"))
-			continue
-		}
-		w.putRaw(k, extra[k])
-	}
-}
-
-func (w *objectWriter) finish() ([]byte, error) {
-	if w.err != nil {
-		return nil, w.err
-	}
-	if w.buf.Len() == 0 {
-		return []byte("{}"), nil
-	}
-	w.buf.WriteByte('}')
-	return w.buf.Bytes(), nil
 }
 
 // kind names the JSON type of a raw value for error messages.

@@ -1,7 +1,6 @@
 package call
 
 import (
-	"sort"
 	"strings"
 )
 
@@ -362,15 +361,4 @@ func LookupReason(value string) Reason {
 		Value: value, Label: e.label, Group: e.group, DisconnectedBy: e.by,
 		Connected: e.connected, Outcome: e.outcome, Known: true,
 	}
-}
-
-// CatalogueValues returns every exact value in the catalogue, for
-// documentation and tests; families are not listed.
-func CatalogueValues() []string {
-	values := make([]string, 0, len(catalogue))
-	for v := range catalogue {
-		values = append(values, v)
-	}
-	sort.Strings(values)
-	return values
 }

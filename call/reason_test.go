@@ -1,6 +1,7 @@
 package call
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -251,4 +252,15 @@ func TestCatalogueInvariants(t *testing.T) {
 		require.Equal(t, strings.ToLower(v), v, "%s: catalogue keys are lower case", v)
 		require.NotContains(t, r.Label, "Unknown reason", v)
 	}
+}
+
+// CatalogueValues returns every exact value in the catalogue, for
+// documentation and tests; families are not listed.
+func CatalogueValues() []string {
+	values := make([]string, 0, len(catalogue))
+	for v := range catalogue {
+		values = append(values, v)
+	}
+	slices.Sort(values)
+	return values
 }

@@ -1,6 +1,8 @@
 // Package call is the domain of one ended phone call: the record the platform
-// sends when a call ends, the catalogue of ended reasons, and the rules that
-// dispose of a call without a model.
+// sends when a call ends (record.go), how it is parsed and validated
+// (parse.go) and written back (encode.go), the catalogue of ended reasons,
+// and the rules that dispose of a call without a model. A new field of the
+// call record starts here.
 package call
 
 import (

@@ -9,14 +9,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/rclone/gofakes3"
-	"github.com/rclone/gofakes3/s3mem"
+	"github.com/postcall/postcall/recording/s3test"
 	"github.com/stretchr/testify/require"
 
 	"github.com/postcall/postcall/analysis/openaitest"
@@ -39,10 +37,7 @@ func TestLogsCarryNoSecretsOrPersonalData(t *testing.T) {
 
 	// A fake S3 with SigV4 and the recordings of every call.
 	const bucket = "recordings"
-	mem := s3mem.New()
-	require.NoError(t, mem.CreateBucket(ctx, bucket))
-	s3srv := httptest.NewServer(gofakes3.New(mem, gofakes3.WithV4Auth(map[string]string{b.secrets.AWSAccessKey: b.secrets.AWSSecret})).Server())
-	t.Cleanup(s3srv.Close)
+	s3 := s3test.NewServer(t, s3test.Options{Bucket: bucket, AccessKey: b.secrets.AWSAccessKey, SecretKey: b.secrets.AWSSecret})
 
 	// A third integration that answers 410 Gone: it gets disabled.
 	gone := "whsec_" + base64.StdEncoding.EncodeToString([]byte("gone-integration-secret-"+randHex(8)))
@@ -56,9 +51,8 @@ func TestLogsCarryNoSecretsOrPersonalData(t *testing.T) {
 	require.NoError(t, err)
 	httpAddr := ln.Addr().String()
 	require.NoError(t, ln.Close())
+	b.env = append(b.env, s3.Env()...)
 	b.env = append(b.env,
-		"S3_BUCKET="+bucket, "S3_ENDPOINT="+s3srv.URL, "S3_FORCE_PATH_STYLE=1", "S3_REGION=us-east-1",
-		"AWS_ACCESS_KEY_ID="+b.secrets.AWSAccessKey, "AWS_SECRET_ACCESS_KEY="+b.secrets.AWSSecret,
 		"POSTCALL_PUBLIC_URL=http://"+httpAddr, "POSTCALL_LINK_SECRET="+b.secrets.LinkSecret,
 		"POSTCALL_LOG_LEVEL=debug",
 	)
@@ -98,8 +92,7 @@ func TestLogsCarryNoSecretsOrPersonalData(t *testing.T) {
 	calls := b.newCalls(120, 10)
 	for _, c := range calls {
 		body := "RIFF fake audio of " + c.CallID
-		_, err := mem.PutObject(ctx, bucket, "recordings/"+c.CallID+".wav", map[string]string{}, strings.NewReader(body), int64(len(body)))
-		require.NoError(t, err)
+		s3.Put(t, "recordings/"+c.CallID+".wav", body)
 	}
 	w1 := b.startWorker(t, "json", "POSTCALL_HTTP_ADDR="+httpAddr)
 	b.startWorker(t, "text", "POSTCALL_LOG_FORMAT=text")

@@ -1,7 +1,10 @@
 // Package config reads postcall's configuration from the environment. Every
 // value is validated up front: an invalid value, or a POSTCALL_ variable this
 // binary does not know (a typo would otherwise silently fall back to a
-// default), fails at start with a message naming the variable.
+// default), fails at start with a message naming the variable. Only config
+// and cmd name environment variables; each default is owned by the package
+// whose behaviour it sets, and Load refers to it. A new variable goes in
+// Load (which makes it known) and in README's configuration table.
 package config
 
 import (
@@ -9,66 +12,34 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/postcall/postcall/analysis"
+	"github.com/postcall/postcall/crm"
+	"github.com/postcall/postcall/jobs"
+	"github.com/postcall/postcall/recording"
+	"github.com/postcall/postcall/retention"
 )
 
-// Defaults.
+// Defaults that belong to no other package. Every other default is owned
+// by the package whose behaviour it sets (analysis.DefaultRPM,
+// retention.DefaultBatchSize, jobs.DefaultRescueAfter, ...); Load refers to
+// those, so a default is declared once.
 const (
-	DefaultDatabaseURL    = "postgres://postgres@127.0.0.1:5432/postcall?sslmode=disable"
-	DefaultOpenAIBaseURL  = "https://api.openai.com/v1"
-	DefaultModel          = "gpt-4.1-mini"
-	DefaultLLMRPM         = 500     // OpenAI tier 1 for gpt-4.1-mini
-	DefaultLLMTPM         = 200_000 // OpenAI tier 1 for gpt-4.1-mini
-	DefaultLLMConcurrency = 16
-	// DefaultFlexFallbackAfter is how long a flex request waits out "no
-	// flex capacity" answers before it is sent at the default tier.
-	DefaultFlexFallbackAfter       = 5 * time.Minute
-	MaxFlexFallbackAfter           = time.Hour
-	DefaultRecordingURLTTL         = time.Hour
-	MaxRecordingURLTTL             = 7 * 24 * time.Hour // the SigV4 presign maximum
-	DefaultHTTPAddr                = "127.0.0.1:8080"
-	DefaultPurgeSchedule           = "0 3 * * *"  // nightly at 03:00 UTC
-	DefaultRetentionSchedule       = "30 3 * * *" // nightly at 03:30 UTC
-	DefaultShutdownTimeout         = 30 * time.Second
-	DefaultDBMaxConns              = 32
-	DefaultDeliveryConcurrency     = 32
-	DefaultIntegrationDisableAfter = 5 * 24 * time.Hour
-	// DefaultPurgeAfterDays keeps a call's personal data for 30 days: long
-	// enough for a monthly QC cycle, disputes and reanalysis, short enough to
-	// meet data minimisation without anyone having to ask. An agent whose
-	// calls must be kept longer says so in its plan.
-	DefaultPurgeAfterDays = 30
-	// DefaultHardDeleteAfterDays gives a soft-deleted call a 30-day undo
-	// window, the usual trash period, which also completes a deletion within
-	// GDPR's one-month deadline for answering an erasure request.
-	DefaultHardDeleteAfterDays = 30
-	// DefaultRetentionBatchSize is the most calls one retention transaction
-	// takes. Within it each batch is sized to take about 80 ms at the speed
-	// of the batch before (retention.DefaultBatchTarget), so the bound on
-	// how long one batch holds its statement and locks no longer depends on
-	// this number; 5000 lets an idle database use batches large enough that
-	// round trips and commits cost next to nothing.
-	DefaultRetentionBatchSize = 5000
-	// DefaultRetentionPause is 0: the purge already pauses after each batch
-	// for a quarter of the time the batch took (busy at most 80% of the
-	// time, retention.DefaultShare), which leaves a busy database more room
-	// than a fixed pause and an idle one less idle time. A pause set here is
-	// a floor on top of that.
-	DefaultRetentionPause = 0
-)
-
-// Rescue of jobs whose worker died.
-const (
-	// DefaultRescueAfter is how long a job whose worker died stays running
-	// before River retries it: above the longest run (10 minutes) with room
-	// to spare.
-	DefaultRescueAfter = 15 * time.Minute
-	// MinRescueAfter is the lowest POSTCALL_RESCUE_AFTER accepted.
-	MinRescueAfter = 5 * time.Second
+	DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postcall?sslmode=disable"
+	DefaultHTTPAddr    = "127.0.0.1:8080"
+	// DefaultDBMaxConns is the connection pool's size per process: every
+	// running job holds a connection for its queries and transactions.
+	DefaultDBMaxConns = 32
+	// MaxFlexFallbackAfter is the longest POSTCALL_FLEX_FALLBACK_AFTER
+	// accepted: a flex request must not wait for capacity longer than an
+	// hour before it is sent at the default tier.
+	MaxFlexFallbackAfter = time.Hour
 )
 
 // Config is postcall's whole configuration.
@@ -185,7 +156,7 @@ type LLM struct {
 // URL other than OpenAI's (local servers often need no key). Without one,
 // calls that need the model wait.
 func (l LLM) Configured() bool {
-	return l.APIKey != "" || strings.TrimRight(l.BaseURL, "/") != DefaultOpenAIBaseURL
+	return l.APIKey != "" || strings.TrimRight(l.BaseURL, "/") != analysis.DefaultBaseURL
 }
 
 // S3 is the recording store. Credentials come from the standard AWS_*
@@ -209,19 +180,6 @@ type S3 struct {
 	AccessKeyID, SecretAccessKey, SessionToken string
 }
 
-// known lists every POSTCALL_ variable, so that a misspelt one fails.
-var known = map[string]bool{
-	"POSTCALL_MODEL": true, "POSTCALL_LLM_RPM": true, "POSTCALL_LLM_TPM": true,
-	"POSTCALL_LLM_CONCURRENCY": true, "POSTCALL_DEMO_MODEL": true, "POSTCALL_FLEX_FALLBACK_AFTER": true,
-	"POSTCALL_RECORDING_URL_TTL": true, "POSTCALL_HTTP_ADDR": true, "POSTCALL_API_TOKEN": true,
-	"POSTCALL_PURGE_SCHEDULE": true, "POSTCALL_RETENTION_SCHEDULE": true,
-	"POSTCALL_ALLOW_PRIVATE_TARGETS": true, "POSTCALL_SHUTDOWN_TIMEOUT": true, "POSTCALL_DB_MAX_CONNS": true, "POSTCALL_RESCUE_AFTER": true,
-	"POSTCALL_DELIVERY_CONCURRENCY": true, "POSTCALL_LOG_FORMAT": true, "POSTCALL_LOG_LEVEL": true,
-	"POSTCALL_PUBLIC_URL": true, "POSTCALL_LINK_SECRET": true, "POSTCALL_INTEGRATION_DISABLE_AFTER": true,
-	"POSTCALL_PURGE_AFTER_DAYS": true, "POSTCALL_HARD_DELETE_AFTER_DAYS": true,
-	"POSTCALL_RETENTION_BATCH_SIZE": true, "POSTCALL_RETENTION_PAUSE": true,
-}
-
 // Load reads the configuration from environ (os.Environ's KEY=VALUE form).
 // All problems are reported together, each naming its variable.
 func Load(environ []string) (*Config, error) {
@@ -230,52 +188,46 @@ func Load(environ []string) (*Config, error) {
 		k, v, _ := strings.Cut(kv, "=")
 		env[k] = v
 	}
-	r := reader{env: env}
-	for k := range env {
-		if strings.HasPrefix(k, "POSTCALL_") && !known[k] {
-			r.fail(k, "unknown variable (misspelt?)")
-		}
-	}
-
+	r := reader{env: env, read: map[string]bool{}}
 	cfg := &Config{
 		DatabaseURL: r.str("DATABASE_URL", DefaultDatabaseURL),
 		LLM: LLM{
-			BaseURL:     r.url("OPENAI_BASE_URL", DefaultOpenAIBaseURL),
+			BaseURL:     r.url("OPENAI_BASE_URL", analysis.DefaultBaseURL),
 			APIKey:      r.str("OPENAI_API_KEY", ""),
-			Model:       r.str("POSTCALL_MODEL", DefaultModel),
-			RPM:         r.positiveInt("POSTCALL_LLM_RPM", DefaultLLMRPM),
-			TPM:         r.positiveInt("POSTCALL_LLM_TPM", DefaultLLMTPM),
-			Concurrency: r.positiveInt("POSTCALL_LLM_CONCURRENCY", DefaultLLMConcurrency),
+			Model:       r.str("POSTCALL_MODEL", analysis.DefaultModel),
+			RPM:         r.positiveInt("POSTCALL_LLM_RPM", analysis.DefaultRPM),
+			TPM:         r.positiveInt("POSTCALL_LLM_TPM", analysis.DefaultTPM),
+			Concurrency: r.positiveInt("POSTCALL_LLM_CONCURRENCY", analysis.DefaultConcurrency),
 			Demo:        r.flag("POSTCALL_DEMO_MODEL"),
-			FlexFallbackAfter: r.durationUpTo("POSTCALL_FLEX_FALLBACK_AFTER", DefaultFlexFallbackAfter,
+			FlexFallbackAfter: r.durationUpTo("POSTCALL_FLEX_FALLBACK_AFTER", analysis.DefaultFlexFallbackAfter,
 				MaxFlexFallbackAfter),
 		},
 		S3: S3{
 			Bucket:          r.str("S3_BUCKET", ""),
 			Endpoint:        r.url("S3_ENDPOINT", ""),
-			Region:          r.str("S3_REGION", r.str("AWS_REGION", "us-east-1")),
+			Region:          r.str("S3_REGION", r.str("AWS_REGION", recording.DefaultRegion)),
 			ForcePathStyle:  r.flag("S3_FORCE_PATH_STYLE"),
-			URLTTL:          r.duration("POSTCALL_RECORDING_URL_TTL", DefaultRecordingURLTTL),
+			URLTTL:          r.duration("POSTCALL_RECORDING_URL_TTL", recording.DefaultURLTTL),
 			AccessKeyID:     r.str("AWS_ACCESS_KEY_ID", ""),
 			SecretAccessKey: r.str("AWS_SECRET_ACCESS_KEY", ""),
 			SessionToken:    r.str("AWS_SESSION_TOKEN", ""),
 		},
 		HTTPAddr:                r.addr("POSTCALL_HTTP_ADDR", DefaultHTTPAddr),
 		APIToken:                r.str("POSTCALL_API_TOKEN", ""),
-		PurgeSchedule:           r.schedule("POSTCALL_PURGE_SCHEDULE", DefaultPurgeSchedule),
-		RetentionSchedule:       r.schedule("POSTCALL_RETENTION_SCHEDULE", DefaultRetentionSchedule),
-		PurgeAfterDays:          r.days("POSTCALL_PURGE_AFTER_DAYS", DefaultPurgeAfterDays),
-		HardDeleteAfterDays:     r.days("POSTCALL_HARD_DELETE_AFTER_DAYS", DefaultHardDeleteAfterDays),
-		RetentionBatchSize:      r.positiveInt("POSTCALL_RETENTION_BATCH_SIZE", DefaultRetentionBatchSize),
-		RetentionPause:          r.pause("POSTCALL_RETENTION_PAUSE", DefaultRetentionPause),
+		PurgeSchedule:           r.schedule("POSTCALL_PURGE_SCHEDULE", jobs.DefaultPurgeSchedule),
+		RetentionSchedule:       r.schedule("POSTCALL_RETENTION_SCHEDULE", jobs.DefaultRetentionSchedule),
+		PurgeAfterDays:          r.days("POSTCALL_PURGE_AFTER_DAYS", retention.DefaultPurgeAfterDays),
+		HardDeleteAfterDays:     r.days("POSTCALL_HARD_DELETE_AFTER_DAYS", retention.DefaultHardDeleteAfterDays),
+		RetentionBatchSize:      r.positiveInt("POSTCALL_RETENTION_BATCH_SIZE", retention.DefaultBatchSize),
+		RetentionPause:          r.pause("POSTCALL_RETENTION_PAUSE", retention.DefaultPause),
 		AllowPrivateTargets:     r.flag("POSTCALL_ALLOW_PRIVATE_TARGETS"),
-		ShutdownTimeout:         r.duration("POSTCALL_SHUTDOWN_TIMEOUT", DefaultShutdownTimeout),
+		ShutdownTimeout:         r.duration("POSTCALL_SHUTDOWN_TIMEOUT", jobs.DefaultSoftStopTimeout),
 		DBMaxConns:              r.positiveInt("POSTCALL_DB_MAX_CONNS", DefaultDBMaxConns),
-		DeliveryConcurrency:     r.positiveInt("POSTCALL_DELIVERY_CONCURRENCY", DefaultDeliveryConcurrency),
-		RescueAfter:             r.rescueAfter("POSTCALL_RESCUE_AFTER", DefaultRescueAfter),
+		DeliveryConcurrency:     r.positiveInt("POSTCALL_DELIVERY_CONCURRENCY", jobs.DefaultDeliveryConcurrency),
+		RescueAfter:             r.rescueAfter("POSTCALL_RESCUE_AFTER", jobs.DefaultRescueAfter),
 		PublicURL:               r.url("POSTCALL_PUBLIC_URL", ""),
 		LinkSecret:              r.str("POSTCALL_LINK_SECRET", ""),
-		IntegrationDisableAfter: r.duration("POSTCALL_INTEGRATION_DISABLE_AFTER", DefaultIntegrationDisableAfter),
+		IntegrationDisableAfter: r.duration("POSTCALL_INTEGRATION_DISABLE_AFTER", crm.DefaultDisableWindow),
 		LogFormat:               r.oneOf("POSTCALL_LOG_FORMAT", "text", "text", "json"),
 		LogLevel:                r.oneOf("POSTCALL_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 	}
@@ -290,10 +242,25 @@ func Load(environ []string) (*Config, error) {
 	} else if cfg.LinkSecret != "" && len(cfg.LinkSecret) < 32 {
 		r.fail("POSTCALL_LINK_SECRET", "must be at least 32 characters")
 	}
-	if cfg.S3.URLTTL > MaxRecordingURLTTL {
-		cfg.S3.URLTTL = MaxRecordingURLTTL
+	if cfg.S3.URLTTL > recording.MaxURLTTL {
+		cfg.S3.URLTTL = recording.MaxURLTTL
 		cfg.S3.URLTTLClamped = true
 	}
+	// Every variable Load reads is known; any other POSTCALL_ variable is a
+	// typo that would otherwise silently fall back to a default.
+	var unknown []string
+	for k := range env {
+		if strings.HasPrefix(k, "POSTCALL_") && !r.read[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	slices.Sort(unknown)
+	problems := r.problems
+	r.problems = nil
+	for _, k := range unknown {
+		r.fail(k, "unknown variable (misspelt?)")
+	}
+	r.problems = append(r.problems, problems...)
 	if len(r.problems) > 0 {
 		return nil, errors.New("invalid configuration:\n  " + strings.Join(r.problems, "\n  "))
 	}
@@ -303,7 +270,9 @@ func Load(environ []string) (*Config, error) {
 // reader collects problems instead of stopping at the first, so that one
 // start shows everything to fix.
 type reader struct {
-	env      map[string]string
+	env map[string]string
+	// read holds every variable Load asked for: the known variables.
+	read     map[string]bool
 	problems []string
 }
 
@@ -312,6 +281,7 @@ func (r *reader) fail(name, format string, args ...any) {
 }
 
 func (r *reader) str(name, def string) string {
+	r.read[name] = true
 	if v, ok := r.env[name]; ok && strings.TrimSpace(v) != "" {
 		return strings.TrimSpace(v)
 	}
@@ -418,8 +388,8 @@ func (r *reader) rescueAfter(name string, def time.Duration) time.Duration {
 		return def
 	}
 	d, err := time.ParseDuration(v)
-	if err != nil || d < MinRescueAfter {
-		r.fail(name, "%q must be a duration of at least %s, such as 15m", v, MinRescueAfter)
+	if err != nil || d < jobs.MinRescueAfter {
+		r.fail(name, "%q must be a duration of at least %s, such as 15m", v, jobs.MinRescueAfter)
 		return def
 	}
 	return d

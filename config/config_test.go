@@ -6,7 +6,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/postcall/postcall/analysis"
 	"github.com/postcall/postcall/config"
+	"github.com/postcall/postcall/jobs"
+	"github.com/postcall/postcall/recording"
 )
 
 func TestLoadDefaults(t *testing.T) {
@@ -14,11 +17,11 @@ func TestLoadDefaults(t *testing.T) {
 	cfg, err := config.Load(nil)
 	require.NoError(t, err)
 	require.Equal(t, config.DefaultDatabaseURL, cfg.DatabaseURL)
-	require.Equal(t, config.DefaultModel, cfg.LLM.Model)
+	require.Equal(t, analysis.DefaultModel, cfg.LLM.Model)
 	require.False(t, cfg.LLM.Configured(), "no key and OpenAI's URL: the LLM steps wait")
 	require.Equal(t, time.Hour, cfg.S3.URLTTL)
 	require.Equal(t, "127.0.0.1:8080", cfg.HTTPAddr)
-	require.Equal(t, config.DefaultPurgeSchedule, cfg.PurgeSchedule)
+	require.Equal(t, jobs.DefaultPurgeSchedule, cfg.PurgeSchedule)
 	require.Equal(t, 15*time.Minute, cfg.RescueAfter)
 	require.Equal(t, 32, cfg.DeliveryConcurrency)
 }
@@ -39,7 +42,7 @@ func TestLoadValues(t *testing.T) {
 	require.Equal(t, "http://127.0.0.1:11434/v1", cfg.LLM.BaseURL)
 	require.True(t, cfg.LLM.Configured(), "a local endpoint needs no key")
 	require.Equal(t, 60, cfg.LLM.RPM)
-	require.Equal(t, config.MaxRecordingURLTTL, cfg.S3.URLTTL)
+	require.Equal(t, recording.MaxURLTTL, cfg.S3.URLTTL)
 	require.True(t, cfg.S3.URLTTLClamped)
 	require.True(t, cfg.S3.ForcePathStyle)
 	require.True(t, cfg.AllowPrivateTargets)

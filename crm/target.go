@@ -1,6 +1,9 @@
 // Package crm delivers a call's post-call results to the integrations an
 // agent's plan lists: signed Standard Webhooks, HubSpot call engagements,
-// GoHighLevel contact notes and Pipedrive notes.
+// GoHighLevel contact notes and Pipedrive notes. What is delivered about a
+// call is a CallResult (result.go); the webhook body (payload.go) and the
+// CRM note (note.go) are rendered from it. A new CRM is a new Target in a
+// file of its own, parsed in target.go.
 //
 // The package is the HTTP side only. It parses integration settings into a
 // Target, turns a CallResult into the requests each integration expects, sends

@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"time"
@@ -11,9 +10,35 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
-	"github.com/postcall/postcall/config"
 	"github.com/postcall/postcall/pipeline"
 	"github.com/postcall/postcall/retention"
+)
+
+// Defaults of ClientConfig.
+const (
+	// DefaultPurgeSchedule runs the purge nightly at 03:00 UTC, and
+	// DefaultRetentionSchedule the hard delete at 03:30 UTC: outside office
+	// hours almost everywhere the calls are made.
+	DefaultPurgeSchedule     = "0 3 * * *"
+	DefaultRetentionSchedule = "30 3 * * *"
+	// DefaultRunConcurrency is how many analysis and how many QC jobs run
+	// at once: the LLM client's own concurrency cap (analysis.
+	// DefaultConcurrency).
+	DefaultRunConcurrency = 16
+	// DefaultDeliveryConcurrency is how many CRM deliveries run at once. A
+	// delivery mostly waits on its receiver (up to 15 s), so this is set by
+	// how many slow receivers should not hold up the rest, not by CPUs.
+	DefaultDeliveryConcurrency = 32
+	// DefaultSoftStopTimeout is how long a stopping worker lets running
+	// jobs finish.
+	DefaultSoftStopTimeout = 30 * time.Second
+	// DefaultRescueAfter is how long a job whose worker died stays running
+	// before River retries it: above the longest run (10 minutes) with room
+	// to spare.
+	DefaultRescueAfter = 15 * time.Minute
+	// MinRescueAfter is the shortest RescueAfter that leaves every job a
+	// useful timeout (two thirds of it).
+	MinRescueAfter = 5 * time.Second
 )
 
 // ClientConfig configures postcall's River client.
@@ -27,21 +52,20 @@ type ClientConfig struct {
 	Retention *retention.Service
 	// PurgeSchedule and RetentionSchedule are the cron expressions of the
 	// periodic purge and hard delete (robfig/cron standard syntax, CRON_TZ=
-	// allowed), used with Retention on a working client. Defaults
-	// config.DefaultPurgeSchedule and config.DefaultRetentionSchedule.
+	// allowed), used with Retention. Defaults
+	// DefaultPurgeSchedule and DefaultRetentionSchedule.
 	PurgeSchedule, RetentionSchedule string
-	// Work starts queues and workers; false makes an insert-only client (for
-	// commands that enqueue). Default false.
-	Work bool
 	// RunConcurrency is how many analysis and how many QC jobs run at once
 	// in this process. The LLM client's own concurrency cap is what limits
-	// requests; this only keeps enough jobs in flight to use it. Default 16.
+	// requests; this only keeps enough jobs in flight to use it. Default
+	// DefaultRunConcurrency.
 	RunConcurrency int
 	// DeliveryConcurrency is how many CRM deliveries run at once in this
-	// process. Default config.DefaultDeliveryConcurrency (32).
+	// process. Default DefaultDeliveryConcurrency.
 	DeliveryConcurrency int
 	// SoftStopTimeout is how long a stopping worker lets running jobs
-	// finish before their contexts are cancelled. Default 30s.
+	// finish before their contexts are cancelled. Default
+	// DefaultSoftStopTimeout.
 	SoftStopTimeout time.Duration
 	// RescueAfter is how long a job whose worker died (kill -9, lost node)
 	// stays running before the leader's rescuer makes it available again.
@@ -49,7 +73,7 @@ type ClientConfig struct {
 	// job timeout is held to two thirds of RescueAfter (runs and retention
 	// jobs at most 10m, other jobs at most 1m): a job still working is
 	// cancelled by its own timeout before it could be rescued and worked a
-	// second time. Default config.DefaultRescueAfter (15m).
+	// second time. Default DefaultRescueAfter.
 	RescueAfter time.Duration
 	// Schema is the database schema of River's tables. Default "": the
 	// connection's search_path.
@@ -61,9 +85,9 @@ type ClientConfig struct {
 	FetchPollInterval time.Duration
 }
 
-// NewClient returns postcall's River client. It sets
-// cfg.Pipeline.EnqueueDeliveries (and cfg.Retention.EnqueueRecordingDeletions)
-// to enqueue through the new client.
+// NewClient returns postcall's working River client: every queue, a worker
+// for every job kind the configured services work, and the periodic
+// retention jobs. Processes that only enqueue use a Queue instead.
 func NewClient(cfg ClientConfig) (*river.Client[pgx.Tx], error) {
 	if cfg.Pool == nil {
 		return nil, fmt.Errorf("jobs client: Pool is required")
@@ -72,24 +96,24 @@ func NewClient(cfg ClientConfig) (*river.Client[pgx.Tx], error) {
 		return nil, fmt.Errorf("jobs client: Pipeline is required")
 	}
 	if cfg.RunConcurrency <= 0 {
-		cfg.RunConcurrency = 16
+		cfg.RunConcurrency = DefaultRunConcurrency
 	}
 	if cfg.DeliveryConcurrency <= 0 {
-		cfg.DeliveryConcurrency = config.DefaultDeliveryConcurrency
+		cfg.DeliveryConcurrency = DefaultDeliveryConcurrency
 	}
 	if cfg.SoftStopTimeout <= 0 {
-		cfg.SoftStopTimeout = 30 * time.Second
+		cfg.SoftStopTimeout = DefaultSoftStopTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.RescueAfter <= 0 {
-		cfg.RescueAfter = config.DefaultRescueAfter
+		cfg.RescueAfter = DefaultRescueAfter
 	}
 	t := timeoutsFor(cfg.RescueAfter)
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &AnalysisWorker{DB: cfg.Pool, Pipeline: cfg.Pipeline, RunTimeout: t.run})
-	river.AddWorker(workers, &QCWorker{DB: cfg.Pool, Pipeline: cfg.Pipeline, RunTimeout: t.run})
+	river.AddWorker(workers, &RunWorker[AnalysisArgs]{DB: cfg.Pool, Pipeline: cfg.Pipeline, RunTimeout: t.run})
+	river.AddWorker(workers, &RunWorker[QCArgs]{DB: cfg.Pool, Pipeline: cfg.Pipeline, RunTimeout: t.run})
 	if cfg.Pipeline.Deliveries != nil {
 		river.AddWorker(workers, &DeliverWorker{DB: cfg.Pool, Deliveries: cfg.Pipeline.Deliveries})
 	}
@@ -123,24 +147,16 @@ func NewClient(cfg ClientConfig) (*river.Client[pgx.Tx], error) {
 		rc.FetchPollInterval = cfg.FetchPollInterval
 		rc.FetchCooldown = min(cfg.FetchPollInterval, 100*time.Millisecond)
 	}
-	if cfg.Work {
-		rc.Queues = map[string]river.QueueConfig{
-			QueueDefault:    {MaxWorkers: 10},
-			QueueAnalysis:   {MaxWorkers: cfg.RunConcurrency},
-			QueueQC:         {MaxWorkers: cfg.RunConcurrency},
-			QueueDeliveries: {MaxWorkers: cfg.DeliveryConcurrency},
-		}
+	rc.Queues = map[string]river.QueueConfig{
+		QueueDefault:    {MaxWorkers: 10},
+		QueueAnalysis:   {MaxWorkers: cfg.RunConcurrency},
+		QueueQC:         {MaxWorkers: cfg.RunConcurrency},
+		QueueDeliveries: {MaxWorkers: cfg.DeliveryConcurrency},
 	}
 	client, err := river.NewClient(riverpgxv5.New(cfg.Pool), rc)
 	if err != nil {
 		return nil, fmt.Errorf("jobs client: %w", err)
 	}
-	// The pipeline enqueues the deliveries of a call in the transaction that
-	// finalizes it, through this client.
-	cfg.Pipeline.EnqueueDeliveries = func(ctx context.Context, tx pgx.Tx, ids []string) error {
-		return enqueueDeliveries(ctx, client, tx, ids)
-	}
-	wireRetention(&cfg, client)
 	return client, nil
 }
 

@@ -52,29 +52,40 @@ type DeliverWorker struct {
 }
 
 func (w *DeliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) error {
-	err := w.Deliveries.Attempt(ctx, w.DB, job.Args.DeliveryID, func(ctx context.Context, tx pgx.Tx) error {
-		_, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job)
-		return err
-	})
-	var later *pipeline.RetryLater
+	a, err := w.Deliveries.Attempt(ctx, w.DB, job.Args.DeliveryID)
+	if err == nil {
+		err = w.record(ctx, job, a)
+	}
 	switch {
-	case errors.As(err, &later):
-		return river.JobSnooze(later.After)
 	case errors.Is(err, store.ErrNotFound):
 		// The call (and its deliveries) was hard-deleted meanwhile.
 		return river.JobCancel(err)
+	case err != nil:
+		return err
+	case !a.Final():
+		return river.JobSnooze(a.RetryIn)
 	}
-	return err
+	return nil
 }
 
-// enqueueDeliveries inserts one job per delivery, in tx.
-func enqueueDeliveries(ctx context.Context, client *river.Client[pgx.Tx], tx pgx.Tx, ids []string) error {
-	params := make([]river.InsertManyParams, len(ids))
-	for i, id := range ids {
-		params[i] = river.InsertManyParams{Args: DeliverArgs{DeliveryID: id}}
+// record stores the attempt and, once the delivery is decided, completes
+// the job in the same transaction.
+func (w *DeliverWorker) record(ctx context.Context, job *river.Job[DeliverArgs], a *pipeline.Attempted) error {
+	err := pgx.BeginFunc(ctx, w.DB, func(tx pgx.Tx) error {
+		if err := w.Deliveries.Record(ctx, tx, a); err != nil {
+			return err
+		}
+		if !a.Final() {
+			return nil
+		}
+		if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
+			return fmt.Errorf("complete job of %s: %w", a, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	if _, err := client.InsertManyTx(ctx, tx, params); err != nil {
-		return fmt.Errorf("enqueue deliveries: %w", err)
-	}
+	w.Deliveries.Recorded(ctx, a)
 	return nil
 }

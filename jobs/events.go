@@ -10,7 +10,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 )
 
-// Queues lists the queues a working client (ClientConfig.Work) runs.
+// Queues lists the queues a client (NewClient) runs.
 func Queues() []string {
 	return []string{QueueDefault, QueueAnalysis, QueueQC, QueueDeliveries}
 }

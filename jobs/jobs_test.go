@@ -23,9 +23,10 @@ import (
 	"github.com/postcall/postcall/analysis"
 	"github.com/postcall/postcall/analysis/openaitest"
 	"github.com/postcall/postcall/call"
-	"github.com/postcall/postcall/crm"
+	"github.com/postcall/postcall/calldoc"
+	"github.com/postcall/postcall/config"
+	"github.com/postcall/postcall/internal/app"
 	"github.com/postcall/postcall/internal/dbtest"
-	"github.com/postcall/postcall/jobs"
 	"github.com/postcall/postcall/pipeline"
 	"github.com/postcall/postcall/store"
 )
@@ -58,27 +59,28 @@ type testBundle struct {
 	schema   string
 	llm      *openaitest.Server
 	client   *river.Client[pgx.Tx]
-	enqueuer *jobs.Enqueuer
+	enqueuer *pipeline.Calls
 	pipeline *pipeline.Service
 }
 
-// setup starts a worker on a schema of its own (a running River client
-// commits) against a fake OpenAI server. withModel false leaves the pipeline
-// without an endpoint.
+// setup starts a worker, built as the worker command builds it
+// (internal/app), on a schema of its own (a running River client commits)
+// against a fake OpenAI server. withModel false leaves the pipeline without
+// an endpoint.
 func setup(t *testing.T, withModel bool) *testBundle {
 	t.Helper()
 	ctx := context.Background()
 	pool, schema := dbtest.Schema(t)
 	llm := openaitest.NewServer(t)
-	p := &pipeline.Service{Logger: quietLogger, Deliveries: &pipeline.Deliveries{Deliverer: crm.NewDeliverer(true), Logger: quietLogger}}
+	b := &testBundle{pool: pool, schema: schema, llm: llm}
+	var model analysis.Model
 	if withModel {
-		model, err := analysis.NewOpenAI(analysis.OpenAIConfig{BaseURL: llm.URL, APIKey: llm.APIKey, MaxRetryWait: time.Millisecond})
+		openai, err := analysis.NewOpenAI(analysis.OpenAIConfig{BaseURL: llm.URL, APIKey: llm.APIKey, MaxRetryWait: time.Millisecond})
 		require.NoError(t, err)
-		p.Analyzer = &analysis.Analyzer{Model: model, DefaultModel: "gpt-4.1-mini"}
+		model = openai
 	}
-	b := &testBundle{pool: pool, schema: schema, llm: llm, pipeline: p}
-	b.client = b.startClient(t, p)
-	b.enqueuer = &jobs.Enqueuer{Pool: pool, Client: b.client, Pipeline: p}
+	a := b.startApp(t, model)
+	b.client, b.enqueuer, b.pipeline = a.River, a.Calls, a.Pipeline
 
 	plans, err := agent.ParsePlans([]byte(planYAML))
 	require.NoError(t, err)
@@ -87,20 +89,25 @@ func setup(t *testing.T, withModel bool) *testBundle {
 	return b
 }
 
-func (b *testBundle) startClient(t *testing.T, p *pipeline.Service) *river.Client[pgx.Tx] {
+// startApp builds and starts a worker with model (nil: no endpoint).
+// Integrations may post to the tests' loopback receivers; a stopping worker
+// waits a second for its jobs.
+func (b *testBundle) startApp(t *testing.T, model analysis.Model) *app.App {
 	t.Helper()
-	client, err := jobs.NewClient(jobs.ClientConfig{
-		Pool: b.pool, Pipeline: p, Work: true, Schema: b.schema, FetchPollInterval: 50 * time.Millisecond,
-		SoftStopTimeout: time.Second, Logger: quietLogger,
+	cfg, err := config.Load([]string{"POSTCALL_ALLOW_PRIVATE_TARGETS=1", "POSTCALL_SHUTDOWN_TIMEOUT=1s"})
+	require.NoError(t, err)
+	a, err := app.New(context.Background(), cfg, app.Options{
+		Work: true, Pool: b.pool, Schema: b.schema, Logger: quietLogger, Model: model,
+		FetchPollInterval: 50 * time.Millisecond,
 	})
 	require.NoError(t, err)
-	require.NoError(t, client.Start(context.Background()))
+	require.NoError(t, a.River.Start(context.Background()))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = client.Stop(ctx)
+		_ = a.River.Stop(ctx)
 	})
-	return client
+	return a
 }
 
 var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -177,7 +184,7 @@ func TestIngestToDone(t *testing.T) {
 	require.Positive(t, usage.Prompt)
 	require.Positive(t, usage.Completion)
 
-	doc, err := store.BuildDocument(ctx, b.pool, c, store.DocumentOptions{})
+	doc, err := calldoc.Build(ctx, b.pool, c, calldoc.Options{})
 	require.NoError(t, err)
 	js, err := json.Marshal(doc)
 	require.NoError(t, err)
@@ -257,7 +264,7 @@ func TestIngestUnknownAgentStoresNothing(t *testing.T) {
 	rec := conversation()
 	rec.AgentID = "nobody"
 	_, err := b.enqueuer.Ingest(ctx, rec)
-	require.ErrorIs(t, err, jobs.ErrUnknownAgent)
+	require.ErrorIs(t, err, pipeline.ErrUnknownAgent)
 	_, err = store.GetCall(ctx, b.pool, rec.CallID)
 	require.ErrorIs(t, err, store.ErrNotFound)
 }
@@ -288,7 +295,7 @@ func TestWaitsForModelThenProceeds(t *testing.T) {
 	require.NoError(t, err)
 	model, err := analysis.NewOpenAI(analysis.OpenAIConfig{BaseURL: b.llm.URL, APIKey: b.llm.APIKey})
 	require.NoError(t, err)
-	b.startClient(t, &pipeline.Service{Analyzer: &analysis.Analyzer{Model: model, DefaultModel: "gpt-4.1-mini"}})
+	b.startApp(t, model)
 
 	c = b.waitDone(t, res.ID)
 	require.Equal(t, store.StateDone, c.State)
@@ -330,7 +337,13 @@ func TestRetriedRunDoesNotPayTwice(t *testing.T) {
 	// lost) runs the pipeline again: nothing is sent.
 	for _, run := range res.Runs {
 		completed := false
-		err := b.pipeline.Execute(ctx, b.pool, run.ID, func(context.Context, pgx.Tx) error { completed = true; return nil })
+		done, err := b.pipeline.Execute(ctx, b.pool, run.ID)
+		require.NoError(t, err)
+		err = pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+			_, err := b.pipeline.Store(ctx, tx, done)
+			completed = err == nil // the job completes in this transaction
+			return err
+		})
 		require.NoError(t, err)
 		require.True(t, completed)
 	}
@@ -431,11 +444,11 @@ func TestIngestToVerifiedWebhook(t *testing.T) {
 	require.NotContains(t, data["analysis"].(map[string]any)["fields"], "email", "pii fields are not sent by default")
 
 	require.Eventually(t, func() bool {
-		doc, err := store.BuildDocument(ctx, b.pool, c, store.DocumentOptions{})
+		doc, err := calldoc.Build(ctx, b.pool, c, calldoc.Options{})
 		require.NoError(t, err)
 		return len(doc.Integrations) == 1 && doc.Integrations[0].Status == store.DeliveryDelivered
 	}, 10*time.Second, 20*time.Millisecond)
-	doc, err := store.BuildDocument(ctx, b.pool, c, store.DocumentOptions{})
+	doc, err := calldoc.Build(ctx, b.pool, c, calldoc.Options{})
 	require.NoError(t, err)
 	in := doc.Integrations[0]
 	require.Equal(t, r.id, in.WebhookID, "the webhook-id is the delivery's id")
@@ -509,7 +522,7 @@ func TestBulkReanalysisResumesAfterItsCursor(t *testing.T) {
 	require.NoError(t, err)
 	priorities, err = pgx.CollectRows(rows, pgx.RowTo[int])
 	require.NoError(t, err)
-	require.Equal(t, []int{jobs.PriorityBulk}, priorities)
+	require.Equal(t, []int{int(pipeline.PriorityBulk)}, priorities)
 
 	require.Eventually(t, func() bool {
 		finished, pending, err := store.BulkProgress(ctx, b.pool, bulk.ID)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/postcall/postcall/jobs"
 	"github.com/postcall/postcall/pipeline"
 	"github.com/postcall/postcall/retention"
 	"github.com/postcall/postcall/store"
@@ -24,8 +23,8 @@ func TestReanalyzeAndPurgeAtOnceKeepResults(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setupRetention(t)
-	client := b.startWorker(t)
-	e := &jobs.Enqueuer{Pool: b.pool, Client: client, Pipeline: b.pipeline}
+	b.startWorker(t)
+	e := &pipeline.Calls{DB: b.pool, Pipeline: b.pipeline, Queue: b.queue}
 	// The worker's purge on start (purge_after_days 0) would purge calls
 	// before their first runs: let it finish first.
 	require.Eventually(t, func() bool {
@@ -38,7 +37,7 @@ func TestReanalyzeAndPurgeAtOnceKeepResults(t *testing.T) {
 	type ingested struct{ id, phone string }
 	var calls []ingested
 	for range 40 {
-		id, markers := ingestKeeper(t, ctx, e, b.mem)
+		id, markers := ingestKeeper(t, ctx, e, b.s3)
 		calls = append(calls, ingested{id, markers[5]})
 	}
 	waitDone := func() {
@@ -59,7 +58,7 @@ func TestReanalyzeAndPurgeAtOnceKeepResults(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			_, err := e.Reanalyze(ctx, c.id, pipeline.AllKinds)
-			if err != nil && !errors.Is(err, jobs.ErrNotReanalyzable) {
+			if err != nil && !errors.Is(err, pipeline.ErrNotReanalyzable) {
 				t.Errorf("reanalyze %s: %v", c.id, err)
 			}
 		}()

@@ -8,12 +8,10 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 	"github.com/robfig/cron/v3"
 
-	"github.com/postcall/postcall/config"
 	"github.com/postcall/postcall/retention"
 )
 
@@ -159,10 +157,9 @@ func (w *DeleteRecordingsWorker) NextRetry(job *river.Job[DeleteRecordingsArgs])
 	return time.Now().Add(wait)
 }
 
-// addRetention registers the retention workers on every client that has a
-// Retention service (an insert-only client must know the deletion job's
-// kind), and the periodic purge and hard delete on working clients.
-// River's leader election makes only the elected leader enqueue them.
+// addRetention registers the retention workers and the periodic purge and
+// hard delete when the client has a Retention service. River's leader
+// election makes only the elected leader enqueue the periodic jobs.
 func addRetention(cfg *ClientConfig, t timeouts, workers *river.Workers, rc *river.Config) error {
 	if cfg.Retention == nil {
 		return nil
@@ -170,9 +167,6 @@ func addRetention(cfg *ClientConfig, t timeouts, workers *river.Workers, rc *riv
 	river.AddWorker(workers, &PurgeWorker{Retention: cfg.Retention, JobTimeout: t.retention, Budget: t.retentionBudget})
 	river.AddWorker(workers, &HardDeleteWorker{Retention: cfg.Retention, JobTimeout: t.retention, Budget: t.retentionBudget})
 	river.AddWorker(workers, &DeleteRecordingsWorker{Retention: cfg.Retention, Logger: cfg.Logger})
-	if !cfg.Work {
-		return nil
-	}
 	periodic, err := RetentionPeriodicJobs(cfg.PurgeSchedule, cfg.RetentionSchedule, time.Now())
 	if err != nil {
 		return err
@@ -182,8 +176,8 @@ func addRetention(cfg *ClientConfig, t timeouts, workers *river.Workers, rc *riv
 }
 
 // RetentionPeriodicJobs returns the periodic purge (purgeSchedule, default
-// config.DefaultPurgeSchedule) and hard delete (retentionSchedule, default
-// config.DefaultRetentionSchedule), parsed with cron.ParseStandard
+// DefaultPurgeSchedule) and hard delete (retentionSchedule, default
+// DefaultRetentionSchedule), parsed with cron.ParseStandard
 // (CRON_TZ= allowed). Both run on start as well, so a run missed while no
 // worker was up happens at the next start; each job is unique per period of
 // its schedule (measured around now), so that restarts within a period add
@@ -194,8 +188,8 @@ func RetentionPeriodicJobs(purgeSchedule, retentionSchedule string, now time.Tim
 		variable, expr, def string
 		args                river.JobArgs
 	}{
-		{"POSTCALL_PURGE_SCHEDULE", purgeSchedule, config.DefaultPurgeSchedule, PurgeArgs{}},
-		{"POSTCALL_RETENTION_SCHEDULE", retentionSchedule, config.DefaultRetentionSchedule, HardDeleteArgs{}},
+		{"POSTCALL_PURGE_SCHEDULE", purgeSchedule, DefaultPurgeSchedule, PurgeArgs{}},
+		{"POSTCALL_RETENTION_SCHEDULE", retentionSchedule, DefaultRetentionSchedule, HardDeleteArgs{}},
 	} {
 		expr := spec.expr
 		if expr == "" {
@@ -229,22 +223,4 @@ func SchedulePeriod(schedule cron.Schedule, now time.Time) time.Duration {
 		at = next
 	}
 	return max(period, time.Minute)
-}
-
-// wireRetention makes the Retention service enqueue its deletion jobs
-// through client.
-func wireRetention(cfg *ClientConfig, client *river.Client[pgx.Tx]) {
-	if cfg.Retention == nil {
-		return
-	}
-	cfg.Retention.EnqueueRecordingDeletions = func(ctx context.Context, tx pgx.Tx, batches []int64) error {
-		params := make([]river.InsertManyParams, len(batches))
-		for i, b := range batches {
-			params[i] = river.InsertManyParams{Args: DeleteRecordingsArgs{Batch: b}}
-		}
-		if _, err := client.InsertManyTx(ctx, tx, params); err != nil {
-			return fmt.Errorf("enqueue recording deletions: %w", err)
-		}
-		return nil
-	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net/http/httptest"
 	"regexp"
 	"strings"
 	"sync"
@@ -17,7 +16,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rclone/gofakes3"
-	"github.com/rclone/gofakes3/s3mem"
 	"github.com/riverqueue/river"
 	"github.com/robfig/cron/v3"
 	"github.com/stretchr/testify/require"
@@ -30,6 +28,7 @@ import (
 	"github.com/postcall/postcall/jobs"
 	"github.com/postcall/postcall/pipeline"
 	"github.com/postcall/postcall/recording"
+	"github.com/postcall/postcall/recording/s3test"
 	"github.com/postcall/postcall/retention"
 	"github.com/postcall/postcall/store"
 )
@@ -61,12 +60,12 @@ const (
 type retentionBundle struct {
 	pool      *pgxpool.Pool
 	schema    string
-	mem       *s3mem.Backend
-	faults    *failingDeletes
+	s3        *s3test.Server
 	retention *retention.Service
 	pipeline  *pipeline.Service
 	logs      *logCapture
 	llm       *openaitest.Server
+	queue     *jobs.Queue
 }
 
 // setupRetention gives a test a schema of its own, a fake bucket, a model
@@ -76,11 +75,7 @@ func setupRetention(t *testing.T) *retentionBundle {
 	t.Helper()
 	ctx := context.Background()
 	pool, schema := dbtest.Schema(t)
-	mem := s3mem.New()
-	require.NoError(t, mem.CreateBucket(ctx, s3Bucket))
-	faults := &failingDeletes{Backend: mem, fail: map[string]int{}}
-	srv := httptest.NewServer(gofakes3.New(faults, gofakes3.WithV4Auth(map[string]string{s3Key: s3Secret})).Server())
-	t.Cleanup(srv.Close)
+	srv := s3test.NewServer(t, s3test.Options{Bucket: s3Bucket, AccessKey: s3Key, SecretKey: s3Secret})
 	recordings, err := recording.New(ctx, recording.Config{
 		Bucket: s3Bucket, Endpoint: srv.URL, Region: "us-east-1", ForcePathStyle: true, AccessKeyID: s3Key,
 		SecretAccessKey: s3Secret, HTTPClient: srv.Client(), DeleteAttempts: 1,
@@ -110,16 +105,19 @@ func setupRetention(t *testing.T) *retentionBundle {
 	model, err := analysis.NewOpenAI(analysis.OpenAIConfig{BaseURL: llm.URL, APIKey: llm.APIKey, MaxRetryWait: time.Millisecond,
 		RPM: -1, TPM: -1})
 	require.NoError(t, err)
+	queue, err := jobs.NewQueue(pool, schema, nil)
+	require.NoError(t, err)
 
 	plans, err := agent.ParsePlans([]byte(keeperPlan))
 	require.NoError(t, err)
 	_, _, err = store.ApplyPlan(ctx, pool, &plans[0])
 	require.NoError(t, err)
 	return &retentionBundle{
-		pool: pool, schema: schema, mem: mem, faults: faults, logs: &logCapture{}, llm: llm,
+		pool: pool, schema: schema, s3: srv, logs: &logCapture{}, llm: llm,
 		pipeline: &pipeline.Service{Analyzer: &analysis.Analyzer{Model: model, DefaultModel: "gpt-4.1-mini"}},
 		retention: &retention.Service{DB: pool, PurgeAfterDays: 30, HardDeleteAfterDays: 30, BatchSize: 7,
-			Recordings: recordings},
+			Recordings: recordings, Queue: queue},
+		queue: queue,
 	}
 }
 
@@ -128,7 +126,7 @@ func setupRetention(t *testing.T) *retentionBundle {
 func (b *retentionBundle) startWorker(t *testing.T) *river.Client[pgx.Tx] {
 	t.Helper()
 	client, err := jobs.NewClient(jobs.ClientConfig{
-		Pool: b.pool, Pipeline: b.pipeline, Retention: b.retention, Work: true, Schema: b.schema,
+		Pool: b.pool, Pipeline: b.pipeline, Retention: b.retention, Schema: b.schema,
 		PurgeSchedule: "0 0 1 1 *", RetentionSchedule: "CRON_TZ=Europe/Paris 0 0 1 1 *",
 		FetchPollInterval: 50 * time.Millisecond, SoftStopTimeout: time.Second,
 		Logger: slog.New(b.logs),
@@ -150,7 +148,7 @@ var keeperSeq atomic.Int64
 // ingest stores a call of agent keeper with personal data (markers are
 // unique to it) and enqueues its processing. It returns the call's id and
 // markers.
-func ingestKeeper(t *testing.T, ctx context.Context, e *jobs.Enqueuer, mem *s3mem.Backend) (string, []string) {
+func ingestKeeper(t *testing.T, ctx context.Context, e *pipeline.Calls, s3 *s3test.Server) (string, []string) {
 	t.Helper()
 	tag := fmt.Sprintf("keeper-%05d", keeperSeq.Add(1))
 	phone := fmt.Sprintf("+1666%07d", keeperSeq.Load())
@@ -163,9 +161,7 @@ func ingestKeeper(t *testing.T, ctx context.Context, e *jobs.Enqueuer, mem *s3me
 			{Role: call.RoleUser, Text: "Yes. I am TRANSCRIPT-" + tag},
 		},
 	}
-	body := "audio"
-	_, err := mem.PutObject(ctx, s3Bucket, rec.RecordingKey, map[string]string{}, strings.NewReader(body), int64(len(body)))
-	require.NoError(t, err)
+	s3.Put(t, rec.RecordingKey, "audio")
 	res, err := e.Ingest(ctx, rec)
 	require.NoError(t, err)
 	return res.ID.String(), []string{"TRANSCRIPT-" + tag, "SUMMARY-" + tag, "PII-" + tag, "EVIDENCE-" + tag, "NAME-" + tag,
@@ -174,12 +170,7 @@ func ingestKeeper(t *testing.T, ctx context.Context, e *jobs.Enqueuer, mem *s3me
 
 func (b *retentionBundle) exists(t *testing.T, key string) bool {
 	t.Helper()
-	_, err := b.mem.HeadObject(context.Background(), s3Bucket, key)
-	if err == nil {
-		return true
-	}
-	require.True(t, gofakes3.HasErrorCode(err, gofakes3.ErrNoSuchKey), "head %s: %v", key, err)
-	return false
+	return b.s3.Exists(t, key)
 }
 
 // readable returns the markers some row of some table of the schema still
@@ -276,14 +267,14 @@ func TestRecordingDeletionJobRetriesUntilConfirmed(t *testing.T) {
 	ctx := context.Background()
 	b := setupRetention(t)
 	b.pipeline.Analyzer = nil // the runs wait; this test is about recordings
-	client := b.startWorker(t)
-	e := &jobs.Enqueuer{Pool: b.pool, Client: client, Pipeline: b.pipeline}
+	b.startWorker(t)
+	e := &pipeline.Calls{DB: b.pool, Pipeline: b.pipeline, Queue: b.queue}
 	var keys []string
 	for range 3 {
-		_, markers := ingestKeeper(t, ctx, e, b.mem)
+		_, markers := ingestKeeper(t, ctx, e, b.s3)
 		keys = append(keys, markers[len(markers)-1])
 	}
-	b.faults.failTimes(keys[1], 1)
+	b.s3.FailDeletes(keys[1], gofakes3.ErrInternal, 1)
 
 	rep, err := b.retention.Purge(ctx, retention.RunOptions{})
 	require.NoError(t, err)
@@ -309,8 +300,8 @@ func TestPurgeWhileWorkerProcessesCalls(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setupRetention(t)
-	client := b.startWorker(t)
-	e := &jobs.Enqueuer{Pool: b.pool, Client: client, Pipeline: b.pipeline}
+	b.startWorker(t)
+	e := &pipeline.Calls{DB: b.pool, Pipeline: b.pipeline, Queue: b.queue}
 
 	stop := make(chan struct{})
 	var purges sync.WaitGroup
@@ -333,7 +324,7 @@ func TestPurgeWhileWorkerProcessesCalls(t *testing.T) {
 	}()
 	var ids, markers []string
 	for range 30 {
-		id, m := ingestKeeper(t, ctx, e, b.mem)
+		id, m := ingestKeeper(t, ctx, e, b.s3)
 		ids = append(ids, id)
 		markers = append(markers, m...)
 		time.Sleep(3 * time.Millisecond)
@@ -396,40 +387,4 @@ func (l *logCapture) count(substr string) int {
 		}
 	}
 	return n
-}
-
-// failingDeletes makes DeleteObjects refuse a key a number of times.
-type failingDeletes struct {
-	gofakes3.Backend
-	mu   sync.Mutex
-	fail map[string]int
-}
-
-func (f *failingDeletes) failTimes(key string, n int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.fail[key] = n
-}
-
-func (f *failingDeletes) DeleteMulti(ctx context.Context, bucket string, objects ...string) (gofakes3.MultiDeleteResult, error) {
-	var pass []string
-	var res gofakes3.MultiDeleteResult
-	f.mu.Lock()
-	for _, o := range objects {
-		if f.fail[o] > 0 {
-			f.fail[o]--
-			res.Error = append(res.Error, gofakes3.ErrorResult{Key: o, Code: gofakes3.ErrInternal, Message: "injected"})
-			continue
-		}
-		pass = append(pass, o)
-	}
-	f.mu.Unlock()
-	if len(pass) > 0 {
-		ok, err := f.Backend.DeleteMulti(ctx, bucket, pass...)
-		if err != nil {
-			return ok, err
-		}
-		res.Deleted = ok.Deleted
-	}
-	return res, nil
 }

@@ -1,6 +1,10 @@
-// Package jobs is postcall's River layer: job arguments, workers and
-// periodic jobs. The work itself lives in the domain packages; a worker here
-// only adapts River's job to it and steers retries by return value.
+// Package jobs is postcall's River layer: job arguments, workers, periodic
+// jobs, the client constructor and the Queue that inserts what the domain
+// asks for. The work itself lives in the domain packages (pipeline,
+// retention); a worker here opens its transaction, calls the domain with
+// it, inserts the jobs the domain returns (InsertManyTx), completes its own
+// job (JobCompleteTx) and commits, and steers retries by return value. A new
+// kind of job goes here; what the job does goes in a domain package.
 package jobs
 
 import (
@@ -27,15 +31,6 @@ const (
 	QueueDefault  = river.QueueDefault
 )
 
-// Priorities: River works priority 1 first. An admin's reanalysis of a call
-// jumps ahead of the ingest backlog; bulk reanalysis goes after it, so that
-// thousands of old calls never delay the analysis of new ones.
-const (
-	PriorityReanalyze = 1
-	PriorityIngest    = 2
-	PriorityBulk      = 3
-)
-
 // runTimeout bounds one run: the LLM client's own retries with backoff fit
 // in it. A client with a short RescueAfter shortens it (timeoutsFor).
 const runTimeout = 10 * time.Minute
@@ -59,6 +54,8 @@ func (AnalysisArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: QueueAnalysis, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
+func (a AnalysisArgs) runID() int64 { return a.RunID }
+
 // QCArgs runs one QC run.
 type QCArgs struct {
 	CallID uuid.UUID `json:"call_id"`
@@ -71,48 +68,34 @@ func (QCArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: QueueQC, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
-// AnalysisWorker works AnalysisArgs.
-type AnalysisWorker struct {
-	river.WorkerDefaults[AnalysisArgs]
+func (a QCArgs) runID() int64 { return a.RunID }
+
+// runArgs are the arguments of a run job: AnalysisArgs or QCArgs. The two
+// kinds differ only in their queue.
+type runArgs interface {
+	river.JobArgs
+	runID() int64
+}
+
+// RunWorker works the run jobs of one kind (AnalysisArgs or QCArgs): it
+// performs the run, then in one transaction completes its job, stores the
+// result (finalizing the call if it was its last run) and enqueues the
+// deliveries the finalization created.
+type RunWorker[T runArgs] struct {
+	river.WorkerDefaults[T]
 	DB       pipeline.DB
 	Pipeline *pipeline.Service
 	// RunTimeout bounds one run. Default runTimeout (10m).
 	RunTimeout time.Duration
 }
 
-func (w *AnalysisWorker) Timeout(*river.Job[AnalysisArgs]) time.Duration {
+func (w *RunWorker[T]) Timeout(*river.Job[T]) time.Duration {
 	return cmp.Or(w.RunTimeout, runTimeout)
 }
 
-func (w *AnalysisWorker) Work(ctx context.Context, job *river.Job[AnalysisArgs]) error {
-	return executeRun(ctx, w.DB, w.Pipeline, job.Args.RunID, job)
-}
-
-// QCWorker works QCArgs.
-type QCWorker struct {
-	river.WorkerDefaults[QCArgs]
-	DB       pipeline.DB
-	Pipeline *pipeline.Service
-	// RunTimeout bounds one run. Default runTimeout (10m).
-	RunTimeout time.Duration
-}
-
-func (w *QCWorker) Timeout(*river.Job[QCArgs]) time.Duration {
-	return cmp.Or(w.RunTimeout, runTimeout)
-}
-
-func (w *QCWorker) Work(ctx context.Context, job *river.Job[QCArgs]) error {
-	return executeRun(ctx, w.DB, w.Pipeline, job.Args.RunID, job)
-}
-
-// executeRun runs the pipeline and completes the job in the transaction that
-// stores the run's result, then turns the pipeline's errors into River's
-// retry decisions.
-func executeRun[T river.JobArgs](ctx context.Context, db pipeline.DB, p *pipeline.Service, runID int64, job *river.Job[T]) error {
-	err := p.Execute(ctx, db, runID, func(ctx context.Context, tx pgx.Tx) error {
-		_, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job)
-		return err
-	})
+// Work turns the pipeline's errors into River's retry decisions.
+func (w *RunWorker[T]) Work(ctx context.Context, job *river.Job[T]) error {
+	err := w.work(ctx, job)
 	var transient *pipeline.TransientError
 	switch {
 	case err == nil:
@@ -129,26 +112,43 @@ func executeRun[T river.JobArgs](ctx context.Context, db pipeline.DB, p *pipelin
 	return err
 }
 
-// enqueueRuns inserts one job per run, in tx.
-func enqueueRuns(ctx context.Context, client *river.Client[pgx.Tx], tx pgx.Tx, callID uuid.UUID, runs []pipeline.RunRef, priority int) error {
-	if len(runs) == 0 {
-		return nil
+func (w *RunWorker[T]) work(ctx context.Context, job *river.Job[T]) error {
+	done, err := w.Pipeline.Execute(ctx, w.DB, job.Args.runID())
+	if err != nil {
+		return err
 	}
-	params := make([]river.InsertManyParams, 0, len(runs))
-	for _, r := range runs {
-		var args river.JobArgs
-		switch r.Kind {
-		case store.KindAnalysis:
-			args = AnalysisArgs{CallID: callID, RunID: r.ID}
-		case store.KindQC:
-			args = QCArgs{CallID: callID, RunID: r.ID}
-		default:
-			return fmt.Errorf("enqueue run %d: unknown kind %q", r.ID, r.Kind)
-		}
-		params = append(params, river.InsertManyParams{Args: args, InsertOpts: &river.InsertOpts{Priority: priority}})
+	err = w.store(ctx, job, done)
+	if failed, ok := w.Pipeline.Unstorable(ctx, done, err); ok {
+		// The database refused the result for good: the run fails with
+		// the reason, and its job completes.
+		err = w.store(ctx, job, failed)
 	}
-	if _, err := client.InsertManyTx(ctx, tx, params); err != nil {
-		return fmt.Errorf("enqueue runs of call %s: %w", callID, err)
+	return err
+}
+
+// store completes the job, stores the run's result (finalizing the call if
+// it was its last run) and enqueues the deliveries the finalization
+// created, in one transaction.
+func (w *RunWorker[T]) store(ctx context.Context, job *river.Job[T], done *pipeline.Executed) error {
+	tx, err := w.DB.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("store %s: %w", done, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after commit
+	// The job's completion touches nothing the call's lock guards, so it
+	// goes first: Store holds that lock for a statement less.
+	if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {
+		return fmt.Errorf("complete job of %s: %w", done, err)
+	}
+	followups, err := w.Pipeline.Store(ctx, tx, done)
+	if err != nil {
+		return err
+	}
+	if err := insertJobs(ctx, river.ClientFromContext[pgx.Tx](ctx), tx, followups); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("store %s: %w", done, err)
 	}
 	return nil
 }

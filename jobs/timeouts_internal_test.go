@@ -5,8 +5,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/postcall/postcall/config"
 )
 
 func TestTimeoutsStayBelowRescue(t *testing.T) {
@@ -14,8 +12,8 @@ func TestTimeoutsStayBelowRescue(t *testing.T) {
 	// The default changes nothing: runs 10m, retention jobs 10m with an 8m
 	// budget, other jobs 1m, all below the 15m rescue.
 	require.Equal(t, timeouts{run: 10 * time.Minute, retention: 10 * time.Minute, retentionBudget: 8 * time.Minute, job: time.Minute},
-		timeoutsFor(config.DefaultRescueAfter))
-	for _, rescue := range []time.Duration{config.MinRescueAfter, 6 * time.Second, 90 * time.Second, time.Hour} {
+		timeoutsFor(DefaultRescueAfter))
+	for _, rescue := range []time.Duration{MinRescueAfter, 6 * time.Second, 90 * time.Second, time.Hour} {
 		got := timeoutsFor(rescue)
 		for name, d := range map[string]time.Duration{"run": got.run, "retention": got.retention, "job": got.job} {
 			require.Positive(t, d, "rescue %s: %s timeout", rescue, name)

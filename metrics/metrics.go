@@ -2,7 +2,7 @@
 // and outcome, queue depth, LLM requests, latency, tokens and limit waits,
 // CRM deliveries, and retention counts. Observations come in through the
 // Observe methods, which the domain packages' observer hooks are wired to in
-// cmd; what lives in the database (queue depth, retention runs) is read at
+// internal/app; what lives in the database (queue depth, retention runs) is read at
 // scrape time. Nothing is registered globally: New takes the registry.
 package metrics
 
@@ -196,7 +196,7 @@ func (m *Metrics) ObserveDelivery(o pipeline.DeliveryObservation) {
 	}
 	m.attempts.WithLabelValues(o.Type, o.Outcome).Inc()
 	if o.Status != store.DeliveryPending {
-		m.delivered.WithLabelValues(o.Type, o.Status).Inc()
+		m.delivered.WithLabelValues(o.Type, string(o.Status)).Inc()
 	}
 	if o.StatusCode != 0 {
 		m.crmTime.WithLabelValues(o.Type).Observe(o.Latency.Seconds())

@@ -22,7 +22,8 @@ import (
 	"github.com/postcall/postcall/analysis"
 	"github.com/postcall/postcall/analysis/openaitest"
 	"github.com/postcall/postcall/call"
-	"github.com/postcall/postcall/crm"
+	"github.com/postcall/postcall/config"
+	"github.com/postcall/postcall/internal/app"
 	"github.com/postcall/postcall/internal/dbtest"
 	"github.com/postcall/postcall/jobs"
 	"github.com/postcall/postcall/metrics"
@@ -112,7 +113,7 @@ integrations:
 `
 
 // TestPipelineFeedsMetrics runs one call through a working River client
-// with every observer wired as cmd wires them: River's job events, the LLM
+// with every observer wired as internal/app wires them: River's job events, the LLM
 // client's attempts and the webhook delivery all show up.
 func TestPipelineFeedsMetrics(t *testing.T) {
 	t.Parallel()
@@ -132,21 +133,18 @@ func TestPipelineFeedsMetrics(t *testing.T) {
 	require.NoError(t, err)
 	_, _, err = store.ApplyPlan(ctx, b.pool, &plans[0])
 	require.NoError(t, err)
-	model, err := analysis.NewOpenAI(analysis.OpenAIConfig{BaseURL: llm.URL, APIKey: llm.APIKey, Observer: b.metrics.ObserveLLM})
+	// Built as the worker command builds it, on the bundle's schema, with
+	// its own registry.
+	cfg, err := config.Load([]string{"OPENAI_BASE_URL=" + llm.URL, "OPENAI_API_KEY=" + llm.APIKey,
+		"POSTCALL_ALLOW_PRIVATE_TARGETS=1", "POSTCALL_SHUTDOWN_TIMEOUT=1s"})
 	require.NoError(t, err)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	p := &pipeline.Service{
-		Analyzer: &analysis.Analyzer{Model: model, DefaultModel: "gpt-4.1-mini"},
-		Deliveries: &pipeline.Deliveries{
-			Deliverer: crm.NewDeliverer(true), Observer: b.metrics.ObserveDelivery, Logger: logger,
-		},
-		Logger: logger,
-	}
-	client, err := jobs.NewClient(jobs.ClientConfig{
-		Pool: b.pool, Pipeline: p, Work: true, Schema: b.schema, FetchPollInterval: 50 * time.Millisecond,
-		SoftStopTimeout: time.Second, Logger: logger,
+	a, err := app.New(ctx, cfg, app.Options{
+		Work: true, Pool: b.pool, Schema: b.schema, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		FetchPollInterval: 50 * time.Millisecond,
 	})
 	require.NoError(t, err)
+	b.registry, b.metrics = a.Registry, a.Metrics
+	client := a.River
 	stop := jobs.WatchJobs(client, b.metrics.ObserveJob)
 	defer stop()
 	require.NoError(t, client.Start(ctx))
@@ -156,7 +154,7 @@ func TestPipelineFeedsMetrics(t *testing.T) {
 		_ = client.Stop(ctx)
 	})
 
-	enq := &jobs.Enqueuer{Pool: b.pool, Client: client, Pipeline: p}
+	enq := a.Calls
 	_, err = enq.Ingest(ctx, &call.Record{
 		CallID: "m-1", AgentID: "sales", EndedAt: time.Now(), EndedReason: "customer-ended-call",
 		Transcript: []call.Turn{{Role: call.RoleAgent, Text: "Hello from ACME"}, {Role: call.RoleUser, Text: "Hi, a demo please"}},

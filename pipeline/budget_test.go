@@ -12,6 +12,7 @@ import (
 	"github.com/postcall/postcall/analysis"
 	"github.com/postcall/postcall/analysis/openaitest"
 	"github.com/postcall/postcall/call"
+	"github.com/postcall/postcall/calldoc"
 	"github.com/postcall/postcall/internal/dbtest"
 	"github.com/postcall/postcall/pipeline"
 	"github.com/postcall/postcall/store"
@@ -60,7 +61,7 @@ analysis:
 		started, err := svc.Start(ctx, tx, c, plan, version, store.TriggerIngest, pipeline.AllKinds)
 		require.NoError(t, err)
 		require.Len(t, started.Runs, 1)
-		require.NoError(t, svc.Execute(ctx, tx, started.Runs[0].ID, nil))
+		require.NoError(t, execute(ctx, svc, tx, started.Runs[0].ID, nil))
 		c, err = store.GetCall(ctx, tx, id.String())
 		require.NoError(t, err)
 		return c
@@ -72,7 +73,7 @@ analysis:
 	})
 	c := analyse()
 	require.Equal(t, store.StateDone, c.State)
-	doc, err := store.BuildDocument(ctx, tx, c, store.DocumentOptions{})
+	doc, err := calldoc.Build(ctx, tx, c, calldoc.Options{})
 	require.NoError(t, err)
 	require.Len(t, doc.Runs, 1)
 	reqs := doc.Runs[0].LLMRequests

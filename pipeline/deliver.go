@@ -30,9 +30,9 @@ type Deliveries struct {
 	// DisableAfter disables an integration that has failed continuously for
 	// this long. Default crm.DefaultDisableWindow (5 days).
 	DisableAfter time.Duration
-	// RecordingLink returns the recording link put in CRM payloads, "" for
-	// none. Default none.
-	RecordingLink func(c *store.Call) string
+	// Links makes the permanent recording links put in CRM payloads
+	// (*recording.Links). Default nil: payloads carry no recording link.
+	Links RecordingLinks
 	// Observer, when set, is told of every attempt once it is recorded
 	// (e.g. for metrics). It must be safe for concurrent use and must not
 	// block. Default none.
@@ -42,6 +42,12 @@ type Deliveries struct {
 
 	// plans caches the plan versions of the calls delivered.
 	plans store.PlanCache
+}
+
+// RecordingLinks makes a call's permanent recording link;
+// *recording.Links is one.
+type RecordingLinks interface {
+	Link(callID string) string
 }
 
 // DeliveryObservation describes one recorded delivery attempt to an
@@ -55,18 +61,12 @@ type DeliveryObservation struct {
 	Outcome string
 	// Status is the delivery's status after the attempt: pending (a retry
 	// follows), delivered, failed or disabled.
-	Status string
+	Status store.DeliveryStatus
 	// StatusCode is the HTTP status; 0 when no response arrived.
 	StatusCode int
 	// Latency is the HTTP round trip; 0 when nothing was sent.
 	Latency time.Duration
 }
-
-// RetryLater is returned by Attempt when a delivery should be tried again
-// after After; its attempt is already logged.
-type RetryLater struct{ After time.Duration }
-
-func (e *RetryLater) Error() string { return fmt.Sprintf("delivery retry in %s", e.After) }
 
 // Create adds one pending delivery per integration of the call's agent, in
 // tx, and returns their ids for the caller to enqueue. An integration that is
@@ -98,41 +98,67 @@ func (d *Deliveries) Create(ctx context.Context, tx pgx.Tx, c *store.Call, plan 
 	return ids, nil
 }
 
-// Attempt makes one attempt of a pending delivery and records it; complete
-// runs in the transaction that records a final outcome. It returns
-// *RetryLater when the delivery should be tried again.
-func (d *Deliveries) Attempt(ctx context.Context, db DB, deliveryID string, complete func(context.Context, pgx.Tx) error) error {
+// Attempted is one decided delivery attempt: what Attempt did (or found
+// already done), for Record to store in the caller's transaction.
+type Attempted struct {
+	del *store.Delivery
+	// rec is the attempt to record; nil when the delivery was decided
+	// before (a retried job): nothing new is stored.
+	rec *store.AttemptRecord
+	// sent is set when a request went out: the integration's health
+	// changes and the attempt is logged.
+	sent    bool
+	attempt crm.Attempt
+	now     time.Time
+	// RetryIn is how long until the next attempt when the delivery is not
+	// Final.
+	RetryIn time.Duration
+}
+
+// Final reports whether the delivery is decided (delivered, failed,
+// disabled): its job completes. Otherwise it is tried again after RetryIn.
+func (a *Attempted) Final() bool { return a.rec == nil || a.rec.Status != store.DeliveryPending }
+
+// String names the delivery for error messages.
+func (a *Attempted) String() string { return "delivery " + a.del.ID }
+
+// Attempt makes one attempt of a pending delivery, outside any transaction,
+// and decides its outcome; the caller stores it with Record (and, when it is
+// Final, completes its job in the same transaction), then calls Recorded.
+func (d *Deliveries) Attempt(ctx context.Context, db store.DBTX, deliveryID string) (*Attempted, error) {
 	work, err := store.GetDeliveryWork(ctx, db, deliveryID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	del, health, c := work.Delivery, work.Health, work.Call
 	if del.Status != store.DeliveryPending {
-		return d.record(ctx, db, del, nil, complete)
+		return &Attempted{del: del}, nil
 	}
 	if health.DisabledAt != nil {
-		return d.record(ctx, db, del, &store.AttemptRecord{
+		return &Attempted{del: del, rec: &store.AttemptRecord{
 			Outcome: "skipped", Status: store.DeliveryDisabled,
 			Error: "integration disabled: " + deref(health.DisabledReason),
-		}, complete)
+		}}, nil
 	}
 	plan, err := d.plans.Version(ctx, db, c.Record.AgentID, work.PlanVersion)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	target, err := d.target(plan, del.Integration)
 	if err != nil {
-		return d.record(ctx, db, del, &store.AttemptRecord{Outcome: string(crm.OutcomePermanent), Status: store.DeliveryFailed, Error: err.Error()}, complete)
+		return &Attempted{del: del, rec: &store.AttemptRecord{
+			Outcome: string(crm.OutcomePermanent), Status: store.DeliveryFailed, Error: err.Error(),
+		}}, nil
 	}
 	res, err := d.callResult(ctx, db, c, plan)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	attempt := d.Deliverer.Deliver(ctx, target, *res, del.ID)
 	if ctx.Err() != nil {
 		// Shutting down: River retries the job; nothing was decided.
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 	rec := store.AttemptRecord{
 		Outcome: string(attempt.Outcome), StatusCode: attempt.StatusCode, Latency: attempt.Latency,
@@ -141,8 +167,7 @@ func (d *Deliveries) Attempt(ctx context.Context, db DB, deliveryID string, comp
 	if attempt.Err != nil {
 		rec.Error = attempt.Err.Error()
 	}
-	now := d.now()
-	var retryIn time.Duration
+	a := &Attempted{del: del, rec: &rec, sent: true, attempt: attempt, now: d.now()}
 	switch attempt.Outcome {
 	case crm.OutcomeDelivered:
 		rec.Status = store.DeliveryDelivered
@@ -153,36 +178,46 @@ func (d *Deliveries) Attempt(ctx context.Context, db DB, deliveryID string, comp
 			break
 		}
 		rec.Status = store.DeliveryPending
-		retryIn = max(crm.RetryDelay(del.Attempts+1, d.jitter()), attempt.RetryAfter)
-		next := now.Add(retryIn)
+		a.RetryIn = max(crm.RetryDelay(del.Attempts+1, d.jitter()), attempt.RetryAfter)
+		next := a.now.Add(a.RetryIn)
 		rec.NextAttemptAt = &next
 	default: // permanent, disable
 		rec.Status = store.DeliveryFailed
 	}
+	return a, nil
+}
 
-	err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		if _, err := store.RecordAttempt(ctx, tx, del, rec); err != nil {
-			return err
-		}
-		if err := d.updateHealth(ctx, tx, del, attempt, now); err != nil {
-			return err
-		}
-		if rec.Status != store.DeliveryPending && complete != nil {
-			return complete(ctx, tx)
-		}
+// Record stores the attempt in tx and, for a request that went out, the
+// integration's health.
+func (d *Deliveries) Record(ctx context.Context, tx pgx.Tx, a *Attempted) error {
+	if a.rec == nil {
 		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("record delivery %s: %w", del.ID, err)
 	}
-	d.observe(del, &rec)
-	d.logger().InfoContext(ctx, "delivery attempt", slog.String("delivery", del.ID), slog.String("call", del.CallID.String()),
-		slog.String("integration", del.Integration), slog.String("outcome", string(attempt.Outcome)),
-		slog.Int("status_code", attempt.StatusCode), slog.Duration("latency", attempt.Latency))
-	if rec.Status == store.DeliveryPending {
-		return &RetryLater{After: retryIn}
+	if _, err := store.RecordAttempt(ctx, tx, a.del, *a.rec); err != nil {
+		return fmt.Errorf("record delivery %s: %w", a.del.ID, err)
+	}
+	if !a.sent {
+		return nil
+	}
+	if err := d.updateHealth(ctx, tx, a.del, a.attempt, a.now); err != nil {
+		return fmt.Errorf("record delivery %s: %w", a.del.ID, err)
 	}
 	return nil
+}
+
+// Recorded tells the Observer of an attempt once its transaction has
+// committed, and logs a request that went out.
+func (d *Deliveries) Recorded(ctx context.Context, a *Attempted) {
+	if a.rec == nil {
+		return
+	}
+	d.observe(a.del, a.rec)
+	if !a.sent {
+		return
+	}
+	d.logger().InfoContext(ctx, "delivery attempt", slog.String("delivery", a.del.ID), slog.String("call", a.del.CallID.String()),
+		slog.String("integration", a.del.Integration), slog.String("outcome", string(a.attempt.Outcome)),
+		slog.Int("status_code", a.attempt.StatusCode), slog.Duration("latency", a.attempt.Latency))
 }
 
 // updateHealth ends a run of failures on success, and disables the
@@ -207,25 +242,6 @@ func (d *Deliveries) updateHealth(ctx context.Context, tx pgx.Tx, del *store.Del
 			fmt.Sprintf("failing continuously since %s", first.UTC().Format(time.RFC3339)), now)
 	}
 	return nil
-}
-
-// record stores a decided attempt (nil: nothing new) and completes the job.
-func (d *Deliveries) record(ctx context.Context, db DB, del *store.Delivery, rec *store.AttemptRecord, complete func(context.Context, pgx.Tx) error) error {
-	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		if rec != nil {
-			if _, err := store.RecordAttempt(ctx, tx, del, *rec); err != nil {
-				return err
-			}
-		}
-		if complete != nil {
-			return complete(ctx, tx)
-		}
-		return nil
-	})
-	if err == nil && rec != nil {
-		d.observe(del, rec)
-	}
-	return err
 }
 
 // observe tells the Observer of a recorded attempt.
@@ -282,8 +298,8 @@ func (d *Deliveries) callResult(ctx context.Context, db store.DBTX, c *store.Cal
 		}
 		res.Demo = run.Demo
 	}
-	if d.RecordingLink != nil && r.RecordingKey != "" && !c.IsPurged {
-		res.RecordingURL = d.RecordingLink(c)
+	if d.Links != nil && r.RecordingKey != "" && !c.IsPurged {
+		res.RecordingURL = d.Links.Link(c.ID.String())
 	}
 	return res, nil
 }

@@ -36,7 +36,7 @@ func TestDeliverObserverSeesEveryRecordedAttempt(t *testing.T) {
 	id := b.finalizeCall(t)
 
 	err, _ := b.attempt(t, id)
-	var later *pipeline.RetryLater
+	var later *retryLater
 	require.ErrorAs(t, err, &later)
 	err, _ = b.attempt(t, id)
 	require.NoError(t, err)

@@ -90,10 +90,6 @@ func setupDeliver(t *testing.T) *deliverBundle {
 		Now:       func() time.Time { return b.now },
 		Jitter:    func(time.Duration) time.Duration { return 0 },
 	}}
-	b.svc.EnqueueDeliveries = func(_ context.Context, _ pgx.Tx, ids []string) error {
-		b.enqueued = append(b.enqueued, ids...)
-		return nil
-	}
 	b.agentID = fmt.Sprintf("deliver-%d", time.Now().UnixNano())
 	plans, err := agent.ParsePlans([]byte(fmt.Sprintf(`
 id: %s
@@ -121,21 +117,45 @@ func (b *deliverBundle) finalizeCall(t *testing.T) string {
 	plan, version, err := store.CurrentPlan(ctx, b.tx, agentID)
 	require.NoError(t, err)
 	before := len(b.enqueued)
-	started, err := b.svc.Start(ctx, b.tx, c, plan, version, store.TriggerIngest, pipeline.AllKinds)
+	started, err := b.start(ctx, c, plan, version)
 	require.NoError(t, err)
 	require.NotNil(t, started.Auto)
 	require.Len(t, b.enqueued, before+len(plan.Integrations), "one delivery per integration, enqueued with the finalization")
 	return b.enqueued[before]
 }
 
+// start runs Start in b.tx, as ingest does, and collects the deliveries it
+// returns for enqueueing.
+func (b *deliverBundle) start(ctx context.Context, c *store.Call, plan *agent.Plan, version int) (*pipeline.Started, error) {
+	started, err := b.svc.Start(ctx, b.tx, c, plan, version, store.TriggerIngest, pipeline.AllKinds)
+	if started != nil {
+		b.enqueued = append(b.enqueued, started.Deliveries...)
+	}
+	return started, err
+}
+
+// retryLater is what attempt returns for a delivery tried again later.
+type retryLater struct{ After time.Duration }
+
+func (e *retryLater) Error() string { return fmt.Sprintf("delivery retry in %s", e.After) }
+
+// attempt works one delivery as its job does (jobs.DeliverWorker): it
+// attempts, records in b.tx, and reports whether the job would complete.
 func (b *deliverBundle) attempt(t *testing.T, id string) (error, bool) {
 	t.Helper()
-	completed := false
-	err := b.svc.Deliveries.Attempt(context.Background(), b.tx, id, func(context.Context, pgx.Tx) error {
-		completed = true
-		return nil
-	})
-	return err, completed
+	ctx := context.Background()
+	a, err := b.svc.Deliveries.Attempt(ctx, b.tx, id)
+	if err != nil {
+		return err, false
+	}
+	if err := b.svc.Deliveries.Record(ctx, b.tx, a); err != nil {
+		return err, false
+	}
+	b.svc.Deliveries.Recorded(ctx, a)
+	if !a.Final() {
+		return &retryLater{After: a.RetryIn}, false
+	}
+	return nil, true
 }
 
 func TestDeliverSignedWebhook(t *testing.T) {
@@ -146,7 +166,7 @@ func TestDeliverSignedWebhook(t *testing.T) {
 	err, completed := b.attempt(t, id)
 	require.NoError(t, err)
 	require.True(t, completed)
-	del, err := store.GetDelivery(context.Background(), b.tx, id)
+	del, err := getDelivery(context.Background(), b.tx, id)
 	require.NoError(t, err)
 	require.Equal(t, store.DeliveryDelivered, del.Status)
 	require.Equal(t, 200, *del.LastStatusCode)
@@ -167,7 +187,7 @@ func TestDeliverRetriesWithSameIDOnSchedule(t *testing.T) {
 	id := b.finalizeCall(t)
 
 	err, completed := b.attempt(t, id)
-	var later *pipeline.RetryLater
+	var later *retryLater
 	require.ErrorAs(t, err, &later)
 	require.False(t, completed)
 	require.Equal(t, 5*time.Second, later.After, "the first retry comes after 5s")
@@ -195,7 +215,7 @@ func TestDeliverRetryAfterLongerThanSchedule(t *testing.T) {
 	b.recv.script = []func(http.ResponseWriter){status(429, "Retry-After", "3600")}
 	id := b.finalizeCall(t)
 	err, _ := b.attempt(t, id)
-	var later *pipeline.RetryLater
+	var later *retryLater
 	require.ErrorAs(t, err, &later)
 	require.Equal(t, time.Hour, later.After)
 }
@@ -208,7 +228,7 @@ func TestDeliverPermanentFailure(t *testing.T) {
 	err, completed := b.attempt(t, id)
 	require.NoError(t, err)
 	require.True(t, completed)
-	del, err := store.GetDelivery(context.Background(), b.tx, id)
+	del, err := getDelivery(context.Background(), b.tx, id)
 	require.NoError(t, err)
 	require.Equal(t, store.DeliveryFailed, del.Status)
 	require.Len(t, b.recv.ids, 1, "a 401 is not retried")
@@ -233,7 +253,7 @@ func TestDeliverGoneDisablesIntegration(t *testing.T) {
 	require.NoError(t, err)
 	plan, version, err := store.CurrentPlan(ctx, b.tx, agentID)
 	require.NoError(t, err)
-	_, err = b.svc.Start(ctx, b.tx, c, plan, version, store.TriggerIngest, pipeline.AllKinds)
+	_, err = b.start(ctx, c, plan, version)
 	require.NoError(t, err)
 	require.Len(t, b.enqueued, before, "nothing enqueued for a disabled integration")
 	dels, err := store.CallDeliveries(ctx, b.tx, callID)
@@ -276,7 +296,7 @@ func TestDeliverDisablesAfterContinuousFailure(t *testing.T) {
 	err, completed = b.attempt(t, first)
 	require.NoError(t, err)
 	require.True(t, completed)
-	del, err := store.GetDelivery(ctx, b.tx, first)
+	del, err := getDelivery(ctx, b.tx, first)
 	require.NoError(t, err)
 	require.Equal(t, store.DeliveryDisabled, del.Status)
 }
@@ -291,13 +311,13 @@ func TestDeliverGivesUpAfterMaxAttempts(t *testing.T) {
 	id := b.finalizeCall(t)
 	for i := 1; i < crm.MaxAttempts; i++ {
 		err, _ := b.attempt(t, id)
-		var later *pipeline.RetryLater
+		var later *retryLater
 		require.ErrorAs(t, err, &later, "attempt %d", i)
 	}
 	err, completed := b.attempt(t, id)
 	require.NoError(t, err)
 	require.True(t, completed)
-	del, err := store.GetDelivery(ctx, b.tx, id)
+	del, err := getDelivery(ctx, b.tx, id)
 	require.NoError(t, err)
 	require.Equal(t, store.DeliveryFailed, del.Status)
 	require.Equal(t, crm.MaxAttempts, del.Attempts)
@@ -321,7 +341,7 @@ integrations:
 	require.NoError(t, err)
 	first := b.finalizeCall(t)
 
-	del, err := store.GetDelivery(ctx, b.tx, first)
+	del, err := getDelivery(ctx, b.tx, first)
 	require.NoError(t, err)
 	list, err := store.CallDeliveries(ctx, b.tx, del.CallID)
 	require.NoError(t, err)
@@ -330,4 +350,13 @@ integrations:
 		names = append(names, d.Integration)
 	}
 	require.Equal(t, []string{"zapier", "make", "n8n"}, names)
+}
+
+// getDelivery reads one delivery as its job does.
+func getDelivery(ctx context.Context, db store.DBTX, id string) (*store.Delivery, error) {
+	w, err := store.GetDeliveryWork(ctx, db, id)
+	if err != nil {
+		return nil, err
+	}
+	return w.Delivery, nil
 }

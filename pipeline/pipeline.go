@@ -1,7 +1,15 @@
-// Package pipeline runs a call's post-call processing on the store: it
-// decides between an auto disposition and model runs, executes runs through
-// the analysis package, and finalizes the call when its runs have finished.
-// It knows nothing of the job queue, so it is tested without River.
+// Package pipeline is postcall's domain core: a call's post-call processing
+// on the store (Service: an auto disposition or model runs, each run through
+// the analysis package, finalization when the runs have finished, CRM
+// deliveries) and the use cases on calls (Calls: ingest, reanalyze one call
+// or an agent's calls in bulk, redeliver, show, list, soft delete, erase),
+// with their result and error types. The CLI, the HTTP API and the console
+// call Calls; River's workers call Service.
+//
+// It knows nothing of the job queue. A step that writes takes the caller's
+// transaction and returns the Jobs that transaction must enqueue; the use
+// cases insert them through the Queue interface, which jobs implements. A
+// new use case, or a new rule about what a call needs, goes here.
 package pipeline
 
 import (
@@ -44,8 +52,9 @@ type DB interface {
 // Service runs a call's post-call processing on the store: it decides
 // between an auto disposition and model runs, executes runs, and finalizes
 // the call when its current runs are all finished. It knows nothing of the
-// job queue: the caller enqueues the runs Start returns and completes its
-// job inside the transaction Execute hands it.
+// job queue: every step that writes takes the caller's transaction and
+// returns the jobs that transaction must enqueue (Jobs); the caller inserts
+// them and, for a worker, completes its job in the same transaction.
 type Service struct {
 	// Analyzer sends requests to the model. Nil means no endpoint is
 	// configured: runs wait with ErrNoModel.
@@ -54,10 +63,6 @@ type Service struct {
 	Demo bool
 	// Deliveries creates the CRM deliveries of a finalized call. Nil: none.
 	Deliveries *Deliveries
-	// EnqueueDeliveries enqueues the jobs of new deliveries, in the
-	// transaction that finalizes the call so that a finalized call and its
-	// deliveries never diverge. Required with Deliveries.
-	EnqueueDeliveries func(ctx context.Context, tx pgx.Tx, deliveryIDs []string) error
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 
@@ -85,12 +90,15 @@ type Started struct {
 	Auto *call.Auto
 	// Runs are the runs created; the caller enqueues one job each.
 	Runs []RunRef
+	// Deliveries are the deliveries an auto disposition created; the
+	// caller enqueues one job each.
+	Deliveries []string
 }
 
-// RunRef names a created run.
-type RunRef struct {
-	ID   int64
-	Kind string
+// Jobs are what the caller's transaction must enqueue for the call, with
+// the runs at priority.
+func (s *Started) Jobs(priority Priority) Jobs {
+	return Jobs{Runs: s.Runs, RunPriority: priority, Deliveries: s.Deliveries}
 }
 
 // Kinds selects which runs Start creates.
@@ -105,13 +113,13 @@ var AllKinds = Kinds{Analysis: true, QC: true}
 func (p *Service) Start(ctx context.Context, tx pgx.Tx, c *store.Call, plan *agent.Plan, version int, trigger string, kinds Kinds) (*Started, error) {
 	if auto, ok := call.AutoDisposition(&c.Record, plan.Analysis.MinUserTurns(), plan.Analysis.MinDuration()); ok {
 		src := "auto"
-		err := p.finish(ctx, tx, c, plan, store.Outcome{
+		deliveries, err := p.finish(ctx, tx, c, plan, store.Outcome{
 			State: store.StateDone, Disposition: &auto.Disposition, DispositionSource: &src, AutoReason: &auto.Reason,
 		}, &version)
 		if err != nil {
 			return nil, err
 		}
-		return &Started{Auto: &auto}, nil
+		return &Started{Auto: &auto, Deliveries: deliveries}, nil
 	}
 	var started Started
 	wantAnalysis, wantQC := kinds.Analysis && plan.Analysis != nil, kinds.QC && plan.QC != nil
@@ -120,60 +128,72 @@ func (p *Service) Start(ctx context.Context, tx pgx.Tx, c *store.Call, plan *age
 			return &started, nil
 		}
 		// A plan without analysis or QC: nothing to wait for.
-		return &started, p.finish(ctx, tx, c, plan, store.Outcome{State: store.StateDone}, &version)
+		var err error
+		started.Deliveries, err = p.finish(ctx, tx, c, plan, store.Outcome{State: store.StateDone}, &version)
+		return &started, err
 	}
 	analysisRun, qcRun, err := store.StartRuns(ctx, tx, c.ID, plan.ID, version, trigger, wantAnalysis, wantQC)
 	if err != nil {
 		return nil, err
 	}
 	if analysisRun != nil {
-		started.Runs = append(started.Runs, RunRef{*analysisRun, store.KindAnalysis})
+		started.Runs = append(started.Runs, RunRef{ID: *analysisRun, CallID: c.ID, Kind: store.KindAnalysis})
 	}
 	if qcRun != nil {
-		started.Runs = append(started.Runs, RunRef{*qcRun, store.KindQC})
+		started.Runs = append(started.Runs, RunRef{ID: *qcRun, CallID: c.ID, Kind: store.KindQC})
 	}
 	return &started, nil
 }
 
-// Execute performs one run and, in one transaction, stores its result,
-// finalizes the call if this was its last unfinished run, and calls complete
-// (the job's completion) so that the run's effect and its job's completion
-// never diverge. A run whose result is already stored is not sent again: a
-// retried job does not pay twice.
-func (p *Service) Execute(ctx context.Context, db DB, runID int64, complete completeFunc) error {
+// Executed is a run Execute has performed: the result to store, if any.
+// Store stores it in the caller's transaction.
+type Executed struct {
+	run *store.Run
+	// result is nil when the run's result was already stored (a retried
+	// job): Store then only finalizes the call if that is still to do.
+	result *store.RunResult
+}
+
+// Execute performs one run outside any transaction: it sends the run's
+// model requests and records their usage, and a valid answer with them
+// (money spent, and what it bought, is recorded whatever happens next). The
+// caller then stores the result with Store, in the transaction that
+// completes its job, and when Store fails because the database refuses the
+// result for good, stores what Unstorable returns instead. A run whose
+// result or answer is already stored is not sent again: a retried job does
+// not pay twice.
+func (p *Service) Execute(ctx context.Context, db store.DBTX, runID int64) (*Executed, error) {
 	run, c, err := store.GetRunWithCall(ctx, db, runID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if run.Terminal() {
-		return p.storeResult(ctx, db, run, nil, complete)
+		return &Executed{run: run}, nil
 	}
 	if answer := store.StoredAnswer(run); answer != nil {
 		// An earlier attempt paid for this answer, then failed to store it.
-		return p.storeOrFail(ctx, db, run, answer, complete)
+		return &Executed{run: run, result: answer}, nil
 	}
 	if c.IsPurged {
-		return p.storeResult(ctx, db, run, &store.RunResult{
-			Status: store.RunFailed, Error: retention.PurgedBeforeRun,
-		}, complete)
+		return &Executed{run: run, result: &store.RunResult{Status: store.RunFailed, Error: retention.PurgedBeforeRun}}, nil
 	}
 	plan, err := p.PlanVersion(ctx, db, run.AgentID, run.PlanVersion)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if p.Analyzer == nil {
 		if err := store.SetRunWaiting(ctx, db, run.ID); err != nil {
-			return err
+			return nil, err
 		}
 		if err := store.SetCallState(ctx, db, c.ID, store.StateWaitingLLM); err != nil {
-			return err
+			return nil, err
 		}
-		return ErrNoModel
+		return nil, ErrNoModel
 	}
 
 	in := InputFromRecord(&c.Record)
 	if in.History, err = p.histories.get(ctx, db, run.AgentID, run.PlanVersion, run.Kind); err != nil {
-		return err
+		return nil, err
 	}
 	start := time.Now()
 	var (
@@ -199,7 +219,7 @@ func (p *Service) Execute(ctx context.Context, db DB, runID int64, complete comp
 		}
 		runErr = err
 	default:
-		return fmt.Errorf("run %d: unknown kind %q", run.ID, run.Kind)
+		return nil, fmt.Errorf("run %d: unknown kind %q", run.ID, run.Kind)
 	}
 	if runErr == nil {
 		// Money spent, and what it bought, is recorded whatever happens next.
@@ -208,45 +228,34 @@ func (p *Service) Execute(ctx context.Context, db DB, runID int64, complete comp
 			Latency: time.Since(start),
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
-		return p.storeOrFail(ctx, db, run, res, complete)
+		return &Executed{run: run, result: res}, nil
 	}
 	if err := store.RecordRequests(ctx, db, run, storeRequests(requests)); err != nil {
-		return err
+		return nil, err
 	}
 	if d, ok := analysis.RetryAfter(runErr); ok {
-		return &TransientError{RetryAfter: d, Err: fmt.Errorf("%s run %d of call %s: %w", run.Kind, run.ID, c.ID, runErr)}
+		return nil, &TransientError{RetryAfter: d, Err: fmt.Errorf("%s run %d of call %s: %w", run.Kind, run.ID, c.ID, runErr)}
 	}
 	if ctx.Err() != nil {
-		return fmt.Errorf("%s run %d of call %s: %w", run.Kind, run.ID, c.ID, runErr)
+		return nil, fmt.Errorf("%s run %d of call %s: %w", run.Kind, run.ID, c.ID, runErr)
 	}
 	p.logger().WarnContext(ctx, "run failed", slog.String("call", c.ID.String()), slog.Int64("run", run.ID),
 		slog.String("kind", run.Kind), slog.String("error", runErr.Error()))
-	return p.storeOrFail(ctx, db, run, &store.RunResult{
+	return &Executed{run: run, result: &store.RunResult{
 		Status: store.RunFailed, Model: model, Demo: p.Demo, Error: runErr.Error(), Latency: time.Since(start),
-	}, complete)
+	}}, nil
 }
 
-// completeFunc completes the job of a run in tx.
-type completeFunc = func(ctx context.Context, tx pgx.Tx) error
-
-// storeResult stores res (nil: already stored), finalizes the call if it is
-// ready and completes the job, all in one transaction.
-func (p *Service) storeResult(ctx context.Context, db DB, run *store.Run, res *store.RunResult, complete completeFunc) error {
-	tx, err := db.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("store %s run %d: %w", run.Kind, run.ID, err)
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after commit
-
-	// The job's completion touches nothing else the call's locks guard, so
-	// it goes before them: the lock below is held for a statement less.
-	if complete != nil {
-		if err := complete(ctx, tx); err != nil {
-			return fmt.Errorf("complete job of run %d: %w", run.ID, err)
-		}
-	}
+// Store stores an executed run's result in tx and finalizes the call if
+// this was its last unfinished run, returning the deliveries the
+// finalization created for tx to enqueue. The caller completes its job in
+// the same tx, so the run's effect and its job's completion never diverge;
+// completing it before Store holds the call's lock for a statement less
+// (the completion touches nothing the lock guards).
+func (p *Service) Store(ctx context.Context, tx pgx.Tx, e *Executed) (Jobs, error) {
+	run, res := e.run, e.result
 	// Analysis and QC of one call finish in either order, and only the one
 	// that finishes last may finalize: each locks the call, then stores its
 	// result and reads both runs; whichever locks second sees the other's
@@ -254,12 +263,12 @@ func (p *Service) storeResult(ctx context.Context, db DB, run *store.Run, res *s
 	// in the order the purge takes them, so the two cannot deadlock.
 	c, err := store.LockCallHead(ctx, tx, run.CallID)
 	if err != nil {
-		return err
+		return Jobs{}, err
 	}
 	var runs map[int64]*store.Run // the call's current runs, once read
 	if res != nil {
 		if runs, err = store.FinishRunAndGetRuns(ctx, tx, run.ID, *res, currentRuns(c)...); err != nil {
-			return err
+			return Jobs{}, err
 		}
 	}
 	if c.IsPurged {
@@ -270,39 +279,37 @@ func (p *Service) storeResult(ctx context.Context, db DB, run *store.Run, res *s
 		// before finalization copies anything from it. The disposition and
 		// scores survive, as they do a purge.
 		if err := retention.RedactLateResult(ctx, tx, c); err != nil {
-			return err
+			return Jobs{}, err
 		}
 		runs = nil // as redacted, read again
 	}
-	if err := p.finalizeIfReady(ctx, tx, c, runs); err != nil {
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return fmt.Errorf("store %s run %d: %w", run.Kind, run.ID, err)
-	}
-	return nil
+	deliveries, err := p.finalizeIfReady(ctx, tx, c, runs)
+	return Jobs{Deliveries: deliveries}, err
 }
+
+// String names the run for error messages: "analysis run 12".
+func (e *Executed) String() string { return fmt.Sprintf("%s run %d", e.run.Kind, e.run.ID) }
 
 // finalizeIfReady writes the call's outcome when every current run has
 // finished. c is locked by tx; runs are its current runs as tx sees them,
-// nil to read them here.
-func (p *Service) finalizeIfReady(ctx context.Context, tx pgx.Tx, c *store.Call, runs map[int64]*store.Run) error {
+// nil to read them here. It returns the deliveries a finalization created.
+func (p *Service) finalizeIfReady(ctx context.Context, tx pgx.Tx, c *store.Call, runs map[int64]*store.Run) ([]string, error) {
 	if c.Done || c.PlanVersion == nil {
-		return nil
+		return nil, nil
 	}
 	ids := currentRuns(c)
 	if runs == nil {
 		var err error
 		if runs, err = store.GetRuns(ctx, tx, ids...); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	for _, id := range ids {
 		switch r := runs[id]; {
 		case r == nil:
-			return fmt.Errorf("finalize call %s: run %d: %w", c.ID, id, store.ErrNotFound)
+			return nil, fmt.Errorf("finalize call %s: run %d: %w", c.ID, id, store.ErrNotFound)
 		case !r.Terminal():
-			return nil
+			return nil, nil
 		}
 	}
 	var analysisRun, qcRun *store.Run
@@ -314,11 +321,11 @@ func (p *Service) finalizeIfReady(ctx context.Context, tx pgx.Tx, c *store.Call,
 	}
 	plan, err := p.PlanVersion(ctx, tx, c.Record.AgentID, *c.PlanVersion)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	out, err := Outcome(plan, analysisRun, qcRun)
 	if err != nil {
-		return fmt.Errorf("finalize call %s: %w", c.ID, err)
+		return nil, fmt.Errorf("finalize call %s: %w", c.ID, err)
 	}
 	return p.finish(ctx, tx, c, plan, out, nil)
 }
@@ -334,26 +341,22 @@ func currentRuns(c *store.Call) []int64 {
 	return ids
 }
 
-func (p *Service) finish(ctx context.Context, tx pgx.Tx, c *store.Call, plan *agent.Plan, o store.Outcome, version *int) error {
+// finish writes the call's outcome and creates its deliveries, in the
+// transaction that finalizes it so that a finalized call and its deliveries
+// never diverge; it returns the deliveries to enqueue.
+func (p *Service) finish(ctx context.Context, tx pgx.Tx, c *store.Call, plan *agent.Plan, o store.Outcome, version *int) ([]string, error) {
 	if version != nil {
 		if _, err := tx.Exec(ctx, `UPDATE calls SET plan_version = $2 WHERE id = $1`, c.ID, *version); err != nil {
-			return fmt.Errorf("finalize call %s: %w", c.ID, err)
+			return nil, fmt.Errorf("finalize call %s: %w", c.ID, err)
 		}
 	}
 	if err := store.FinishCall(ctx, tx, c.ID, o); err != nil {
-		return err
+		return nil, err
 	}
 	if p.Deliveries == nil || len(plan.Integrations) == 0 {
-		return nil
+		return nil, nil
 	}
-	ids, err := p.Deliveries.Create(ctx, tx, c, plan)
-	if err != nil {
-		return err
-	}
-	if len(ids) == 0 {
-		return nil
-	}
-	return p.EnqueueDeliveries(ctx, tx, ids)
+	return p.Deliveries.Create(ctx, tx, c, plan)
 }
 
 // Outcome derives a call's outcome from its finished runs (either may be
@@ -408,7 +411,7 @@ func storeRequests(reqs []analysis.RequestRecord) []store.LLMRequest {
 		out[i] = store.LLMRequest{
 			Purpose: q.Purpose, Model: q.Model, Latency: q.Latency, Error: q.Err, MaxTokens: q.MaxTokens,
 			FinishReason: q.FinishReason, ServiceTier: q.ServiceTier, FlexFallback: q.FlexFallback,
-			Usage: store.Usage{Prompt: q.Usage.Prompt, Completion: q.Usage.Completion, CachedRead: q.Usage.CachedRead, CacheCreated: q.Usage.CacheCreated},
+			Usage: q.Usage,
 		}
 	}
 	return out

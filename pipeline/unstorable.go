@@ -12,13 +12,13 @@ import (
 )
 
 // A run's answer is paid for once. Execute stores the model's validated
-// answer with the requests that bought it (store.RecordAnswer) before it
-// stores the result in the transaction that completes the job, so a retry
-// after that transaction failed uses the stored answer (store.StoredAnswer)
-// instead of asking again. When the database refuses a result for good (a
-// retry would meet the same refusal), the run fails with the reason on
-// record, its job completes and its call is finalized: the job is not
-// retried at all.
+// answer with the requests that bought it (store.RecordAnswer) before the
+// worker stores the result in the transaction that completes the job, so a
+// retry after that transaction failed uses the stored answer
+// (store.StoredAnswer) instead of asking again. When the database refuses a
+// result for good (a retry would meet the same refusal), the run fails with
+// the reason on record (Unstorable), its job completes and its call is
+// finalized: the job is not retried at all.
 
 // refusedForGood returns the database's error when err is a refusal of the
 // data itself: a data exception (SQLSTATE class 22, e.g. a number out of
@@ -57,17 +57,17 @@ func (p *Service) recordAnswer(ctx context.Context, db store.DBTX, run *store.Ru
 	return unstorable(res, pgErr), nil
 }
 
-// storeOrFail stores res as storeResult does; when the database refuses it
-// for good, it stores the run as failed with the reason instead, completing
-// the job and finalizing the call.
-func (p *Service) storeOrFail(ctx context.Context, db DB, run *store.Run, res *store.RunResult, complete completeFunc) error {
-	err := p.storeResult(ctx, db, run, res, complete)
+// Unstorable returns e as a failed run with the database's reason when err,
+// from Store, is the database refusing e's result for good: the caller
+// rolls back and stores that instead, in a new transaction that completes
+// its job and finalizes the call. ok is false for any other error.
+func (p *Service) Unstorable(ctx context.Context, e *Executed, err error) (failed *Executed, ok bool) {
 	pgErr, refused := refusedForGood(err)
-	if res == nil || !refused {
-		return err
+	if e.result == nil || !refused {
+		return nil, false
 	}
-	p.logRefused(ctx, run, pgErr)
-	return p.storeResult(ctx, db, run, unstorable(res, pgErr), complete)
+	p.logRefused(ctx, e.run, pgErr)
+	return &Executed{run: e.run, result: unstorable(e.result, pgErr)}, true
 }
 
 // logRefused logs the refusal by its code and constraint: the message may

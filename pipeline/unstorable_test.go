@@ -98,7 +98,7 @@ func TestResultThatCannotBeStoredIsNotPaidTwice(t *testing.T) {
 
 	for attempt := range 3 {
 		completed := false
-		err := b.svc.Execute(ctx, b.pool, runID, func(context.Context, pgx.Tx) error { completed = true; return nil })
+		err := execute(ctx, b.svc, b.pool, runID, func(context.Context, pgx.Tx) error { completed = true; return nil })
 		require.NoError(t, err, "attempt %d: a result that can never be stored is a failed run, not a retry", attempt)
 		require.True(t, completed, "attempt %d: the job completes", attempt)
 		require.Equal(t, 1, b.llm.Len(), "attempt %d: the model is paid once", attempt)
@@ -132,8 +132,8 @@ func TestRetryAfterAStorageErrorUsesTheStoredAnswer(t *testing.T) {
 		CREATE TRIGGER refuse_once BEFORE UPDATE ON analysis_runs FOR EACH ROW EXECUTE FUNCTION refuse_once()`)
 	require.NoError(t, err)
 
-	require.Error(t, b.svc.Execute(ctx, b.pool, runID, nil), "the first attempt fails: River retries it")
-	require.NoError(t, b.svc.Execute(ctx, b.pool, runID, nil))
+	require.Error(t, execute(ctx, b.svc, b.pool, runID, nil), "the first attempt fails: River retries it")
+	require.NoError(t, execute(ctx, b.svc, b.pool, runID, nil))
 	require.Equal(t, 1, b.llm.Len(), "the retry does not ask the model again")
 	require.Equal(t, 1, b.requests(t, runID))
 	run, c, err := store.GetRunWithCall(ctx, b.pool, runID)
@@ -151,10 +151,37 @@ func TestProviderTextWithNULIsStored(t *testing.T) {
 	ctx := context.Background()
 	b, runID := startUnstorable(t)
 	b.llm.SetDefault(openaitest.Status(400, "invalid_request_error", "bad\x00code", "bad \x00 request \xff"))
-	require.NoError(t, b.svc.Execute(ctx, b.pool, runID, nil))
+	require.NoError(t, execute(ctx, b.svc, b.pool, runID, nil))
 	run, err := store.GetRun(ctx, b.pool, runID)
 	require.NoError(t, err)
 	require.Equal(t, store.RunFailed, run.Status)
 	require.NotContains(t, *run.Error, "\x00")
 	require.Equal(t, 1, b.requests(t, runID))
+}
+
+// execute works a run as its job does (jobs.RunWorker): it performs the
+// run, then stores its result in a transaction that also calls complete
+// (the job's completion; nil for none), and stores the failed result
+// Unstorable gives instead when the database refuses it for good.
+func execute(ctx context.Context, svc *pipeline.Service, db pipeline.DB, runID int64, complete func(context.Context, pgx.Tx) error) error {
+	done, err := svc.Execute(ctx, db, runID)
+	if err != nil {
+		return err
+	}
+	store := func(e *pipeline.Executed) error {
+		return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+			if complete != nil {
+				if err := complete(ctx, tx); err != nil {
+					return err
+				}
+			}
+			_, err := svc.Store(ctx, tx, e)
+			return err
+		})
+	}
+	err = store(done)
+	if failed, ok := svc.Unstorable(ctx, done, err); ok {
+		err = store(failed)
+	}
+	return err
 }

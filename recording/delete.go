@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/postcall/postcall/internal/wait"
 )
 
 // DeleteResult is the outcome of Store.Delete.
@@ -140,7 +141,7 @@ func (s *Store) Delete(ctx context.Context, keys []string) (DeleteResult, error)
 
 	for attempt := 1; len(pending) > 0; attempt++ {
 		if attempt > 1 {
-			if err := sleep(ctx, s.backoff(attempt-1)); err != nil {
+			if err := wait.Sleep(ctx, s.backoff(attempt-1)); err != nil {
 				for _, k := range pending {
 					fail(k, fmt.Errorf("delete recording %q: %w", k, err))
 				}
@@ -232,19 +233,4 @@ func dedup(keys []string) []string {
 		out = append(out, k)
 	}
 	return out
-}
-
-// sleep waits d or until ctx ends, whichever is first.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

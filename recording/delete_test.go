@@ -33,7 +33,7 @@ func TestDeleteBatchesOf1000(t *testing.T) {
 	keys := make([]string, 2500)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("calls/%04d.wav", i)
-		b.putMem(t, keys[i], "audio")
+		b.s3.Put(t, keys[i], "audio")
 	}
 
 	start := time.Now()
@@ -43,20 +43,20 @@ func TestDeleteBatchesOf1000(t *testing.T) {
 	t.Logf("deleted %d keys in %d requests in %s", len(res.Deleted), res.Requests, elapsed)
 
 	require.Equal(t, 3, res.Requests)
-	require.Equal(t, []int{1000, 1000, 500}, b.log.deletes(), "keys per DeleteObjects request as seen by the server")
-	require.Zero(t, b.log.notQuietDeletes(), "quiet mode: the response lists failures only")
+	require.Equal(t, []int{1000, 1000, 500}, b.s3.DeleteSizes(), "keys per DeleteObjects request as seen by the server")
+	require.Zero(t, b.s3.NotQuietDeletes(), "quiet mode: the response lists failures only")
 	require.ElementsMatch(t, keys, res.Deleted)
 	require.Empty(t, res.Failed)
 	for _, k := range keys {
-		require.False(t, b.exists(t, k), "%s still exists", k)
+		require.False(t, b.s3.Exists(t, k), "%s still exists", k)
 	}
 }
 
 func TestDeleteMissingAndDuplicateKeys(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	b.putMem(t, "calls/real.wav", "audio")
-	b.putMem(t, "calls/keep.wav", "audio")
+	b.s3.Put(t, "calls/real.wav", "audio")
+	b.s3.Put(t, "calls/keep.wav", "audio")
 
 	res, err := b.store.Delete(t.Context(), []string{
 		"calls/real.wav", "calls/missing-1.wav", "", "calls/real.wav", "calls/missing-2.wav",
@@ -65,9 +65,9 @@ func TestDeleteMissingAndDuplicateKeys(t *testing.T) {
 	require.Equal(t, []string{"calls/real.wav", "calls/missing-1.wav", "calls/missing-2.wav"}, res.Deleted)
 	require.Nil(t, res.Failed)
 	require.Equal(t, 1, res.Requests)
-	require.Equal(t, []int{3}, b.log.deletes(), "duplicates and empty keys are not sent")
-	require.False(t, b.exists(t, "calls/real.wav"))
-	require.True(t, b.exists(t, "calls/keep.wav"), "only the given keys are deleted")
+	require.Equal(t, []int{3}, b.s3.DeleteSizes(), "duplicates and empty keys are not sent")
+	require.False(t, b.s3.Exists(t, "calls/real.wav"))
+	require.True(t, b.s3.Exists(t, "calls/keep.wav"), "only the given keys are deleted")
 }
 
 func TestDeleteNoSuchKeyErrorCountsAsDeleted(t *testing.T) {
@@ -76,8 +76,8 @@ func TestDeleteNoSuchKeyErrorCountsAsDeleted(t *testing.T) {
 	// stores answer a per-key NoSuchKey; that must not be retried or failed.
 	var backoff noBackoff
 	b := setup(t, backoff.config)
-	b.putMem(t, "calls/a.wav", "audio")
-	b.faults.inject("calls/gone.wav", gofakes3.ErrNoSuchKey, -1)
+	b.s3.Put(t, "calls/a.wav", "audio")
+	b.s3.FailDeletes("calls/gone.wav", gofakes3.ErrNoSuchKey, -1)
 
 	res, err := b.store.Delete(t.Context(), []string{"calls/a.wav", "calls/gone.wav"})
 	require.NoError(t, err)
@@ -85,7 +85,7 @@ func TestDeleteNoSuchKeyErrorCountsAsDeleted(t *testing.T) {
 	require.Nil(t, res.Failed)
 	require.Equal(t, 1, res.Requests)
 	require.Empty(t, backoff.calls, "nothing was retried")
-	require.False(t, b.exists(t, "calls/a.wav"))
+	require.False(t, b.s3.Exists(t, "calls/a.wav"))
 }
 
 func TestDeleteRetriesPerKeyErrors(t *testing.T) {
@@ -93,21 +93,21 @@ func TestDeleteRetriesPerKeyErrors(t *testing.T) {
 	var backoff noBackoff
 	b := setup(t, backoff.config, func(c *Config) { c.DeleteAttempts = 3 })
 	for _, k := range []string{"calls/ok.wav", "calls/flaky.wav", "calls/stuck.wav", "calls/denied.wav"} {
-		b.putMem(t, k, "audio")
+		b.s3.Put(t, k, "audio")
 	}
-	b.faults.inject("calls/flaky.wav", gofakes3.ErrInternal, 1)                // fails once, then works
-	b.faults.inject("calls/stuck.wav", gofakes3.ErrInternal, -1)               // never works
-	b.faults.inject("calls/denied.wav", gofakes3.ErrorCode("AccessDenied"), 2) // works on the last try
+	b.s3.FailDeletes("calls/flaky.wav", gofakes3.ErrInternal, 1)                // fails once, then works
+	b.s3.FailDeletes("calls/stuck.wav", gofakes3.ErrInternal, -1)               // never works
+	b.s3.FailDeletes("calls/denied.wav", gofakes3.ErrorCode("AccessDenied"), 2) // works on the last try
 
 	res, err := b.store.Delete(t.Context(), []string{"calls/ok.wav", "calls/flaky.wav", "calls/stuck.wav", "calls/denied.wav"})
 
 	require.ElementsMatch(t, []string{"calls/ok.wav", "calls/flaky.wav", "calls/denied.wav"}, res.Deleted)
 	require.Equal(t, 3, res.Requests)
-	require.Equal(t, []int{4, 3, 2}, b.log.deletes(), "each retry resends only the failed keys")
+	require.Equal(t, []int{4, 3, 2}, b.s3.DeleteSizes(), "each retry resends only the failed keys")
 	require.Equal(t, []int{1, 2}, backoff.calls)
-	require.False(t, b.exists(t, "calls/flaky.wav"))
-	require.False(t, b.exists(t, "calls/denied.wav"))
-	require.True(t, b.exists(t, "calls/stuck.wav"))
+	require.False(t, b.s3.Exists(t, "calls/flaky.wav"))
+	require.False(t, b.s3.Exists(t, "calls/denied.wav"))
+	require.True(t, b.s3.Exists(t, "calls/stuck.wav"))
 
 	require.Len(t, res.Failed, 1)
 	var ke *KeyError
@@ -129,7 +129,7 @@ func TestDeleteErrorNamesAtMostTenKeys(t *testing.T) {
 	for i := range 12 {
 		k := fmt.Sprintf("calls/%02d.wav", i)
 		keys = append(keys, k)
-		b.faults.inject(k, gofakes3.ErrInternal, -1)
+		b.s3.FailDeletes(k, gofakes3.ErrInternal, -1)
 	}
 	res, err := b.store.Delete(t.Context(), keys)
 	require.Len(t, res.Failed, 12)
@@ -165,13 +165,13 @@ func TestDeleteNothing(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, DeleteResult{}, res)
 	}
-	require.Empty(t, b.log.deletes())
+	require.Empty(t, b.s3.DeleteSizes())
 }
 
 func TestDeleteCanceled(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	b.putMem(t, "calls/a.wav", "audio")
+	b.s3.Put(t, "calls/a.wav", "audio")
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 
@@ -179,8 +179,8 @@ func TestDeleteCanceled(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	require.Len(t, res.Failed, 2)
 	require.Zero(t, res.Requests)
-	require.Empty(t, b.log.deletes())
-	require.True(t, b.exists(t, "calls/a.wav"))
+	require.Empty(t, b.s3.DeleteSizes())
+	require.True(t, b.s3.Exists(t, "calls/a.wav"))
 }
 
 func TestDeleteCanceledDuringBackoff(t *testing.T) {
@@ -191,7 +191,7 @@ func TestDeleteCanceledDuringBackoff(t *testing.T) {
 		// would outlast the test: Delete must give up at once.
 		c.RetryBackoff = func(int) time.Duration { cancel(); return time.Hour }
 	})
-	b.faults.inject("calls/flaky.wav", gofakes3.ErrInternal, 1)
+	b.s3.FailDeletes("calls/flaky.wav", gofakes3.ErrInternal, 1)
 
 	res, err := b.store.Delete(ctx, []string{"calls/ok.wav", "calls/flaky.wav"})
 	require.ErrorIs(t, err, context.Canceled)

@@ -59,7 +59,7 @@ func TestSignFetchesObject(t *testing.T) {
 			su, err := b.store.Sign(t.Context(), tt.key)
 			require.NoError(t, err)
 			require.Equal(t, tt.key, su.Key)
-			require.True(t, strings.HasPrefix(su.URL, b.srv.URL+"/"+testBucket+"/"), "path-style URL on the endpoint: %s", su.URL)
+			require.True(t, strings.HasPrefix(su.URL, b.s3.URL+"/"+testBucket+"/"), "path-style URL on the endpoint: %s", su.URL)
 
 			status, got := get(t, su.URL)
 			require.Equal(t, 200, status, got)
@@ -284,7 +284,7 @@ func TestExists(t *testing.T) {
 	// A real failure is an error, not "missing".
 	const badSecret = "not-the-secret-9f2c"
 	other := setup(t, func(c *Config) { c.SecretAccessKey = badSecret })
-	other.putMem(t, "calls/here.wav", "x")
+	other.s3.Put(t, "calls/here.wav", "x")
 	_, err = other.store.Exists(t.Context(), "calls/here.wav")
 	require.Error(t, err)
 	require.ErrorContains(t, err, "calls/here.wav")

@@ -16,14 +16,18 @@ import (
 	"github.com/postcall/postcall/store"
 )
 
-// Audit actions, as stored in retention_audit.action.
+// Action is what a retention audit row records was done to a call, as
+// stored in retention_audit.action.
+type Action string
+
+// Audit actions.
 const (
-	ActionPurge      = "purge"
-	ActionHardDelete = "hard_delete"
-	ActionSoftDelete = "soft_delete"
-	ActionRestore    = "restore"
-	ActionHoldSet    = "hold_set"
-	ActionHoldClear  = "hold_clear"
+	ActionPurge      Action = "purge"
+	ActionHardDelete Action = "hard_delete"
+	ActionSoftDelete Action = "soft_delete"
+	ActionRestore    Action = "restore"
+	ActionHoldSet    Action = "hold_set"
+	ActionHoldClear  Action = "hold_clear"
 )
 
 // Audit reasons, as stored in retention_audit.reason.
@@ -214,7 +218,7 @@ func GetRun(ctx context.Context, db store.DBTX, id int64) (*Run, error) {
 type AuditEntry struct {
 	ID       int64
 	RunID    *int64
-	Action   string
+	Action   Action
 	Reason   string
 	CallUUID *uuid.UUID
 	CallID   *string
@@ -274,7 +278,7 @@ func RunAudit(ctx context.Context, db store.DBTX, runID int64, limit int) ([]Aud
 
 // insertAudit writes one audit row per call in one statement. removed[i]
 // lists what was removed from calls[i].
-func insertAudit(ctx context.Context, db store.DBTX, runID *int64, action, reason string, calls []candidate, removed [][]string) error {
+func insertAudit(ctx context.Context, db store.DBTX, runID *int64, action Action, reason string, calls []candidate, removed [][]string) error {
 	if len(calls) == 0 {
 		return nil
 	}

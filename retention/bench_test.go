@@ -18,7 +18,6 @@ import (
 	"github.com/postcall/postcall/agent"
 	"github.com/postcall/postcall/internal/dbtest"
 	"github.com/postcall/postcall/jobs"
-	"github.com/postcall/postcall/pipeline"
 	"github.com/postcall/postcall/retention"
 	"github.com/postcall/postcall/store"
 )
@@ -42,9 +41,9 @@ func BenchmarkPurge(b *testing.B) {
 		seedLarge(b, pool, size)
 		b.Logf("seeded %d calls in %s", size, time.Since(seedStart).Round(time.Millisecond))
 		// The deletion jobs go through a real (insert-only) River client.
-		svc := &retention.Service{DB: pool, PurgeAfterDays: 30, HardDeleteAfterDays: 0, BatchSize: batch}
-		_, err := jobs.NewClient(jobs.ClientConfig{Pool: pool, Pipeline: &pipeline.Service{}, Retention: svc})
+		queue, err := jobs.NewQueue(pool, "", nil)
 		require.NoError(b, err)
+		svc := &retention.Service{DB: pool, PurgeAfterDays: 30, HardDeleteAfterDays: 0, BatchSize: batch, Queue: queue}
 
 		trace.reset()
 		b.StartTimer()

@@ -78,7 +78,7 @@ func TestSoftDeleteAndRestoreWindow(t *testing.T) {
 	require.NoError(t, err)
 	var actions []string
 	for _, a := range audit {
-		actions = append(actions, a.Action+"/"+a.Reason)
+		actions = append(actions, string(a.Action)+"/"+a.Reason)
 	}
 	require.Equal(t, []string{"soft_delete/operator", "restore/operator", "soft_delete/operator", "hard_delete/policy"}, actions)
 	require.Contains(t, audit[3].Removed, "call")

@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,13 +14,14 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rclone/gofakes3"
-	"github.com/rclone/gofakes3/s3mem"
 	"github.com/stretchr/testify/require"
 
 	"github.com/postcall/postcall/agent"
+	"github.com/postcall/postcall/analysis"
 	"github.com/postcall/postcall/call"
 	"github.com/postcall/postcall/internal/dbtest"
 	"github.com/postcall/postcall/recording"
+	"github.com/postcall/postcall/recording/s3test"
 	"github.com/postcall/postcall/retention"
 	"github.com/postcall/postcall/store"
 )
@@ -48,7 +47,6 @@ qc:
 `
 
 const (
-	testBucket    = "recordings"
 	testAccessKey = "AKIDRETENTIONTEST"
 	testSecretKey = "retention-test-secret"
 )
@@ -78,12 +76,19 @@ func setup(t *testing.T) *testBundle {
 		BatchSize:           40,
 		Recordings:          b.s3.store,
 		Now:                 func() time.Time { return b.now },
-		EnqueueRecordingDeletions: func(ctx context.Context, tx pgx.Tx, batches []int64) error {
+		Queue: queueFunc(func(ctx context.Context, tx pgx.Tx, batches []int64) error {
 			_, err := tx.Exec(ctx, `INSERT INTO test_deletion_jobs SELECT unnest($1::bigint[])`, batches)
 			return err
-		},
+		}),
 	}
 	return b
+}
+
+// queueFunc is a retention.Queue that calls itself.
+type queueFunc func(ctx context.Context, tx pgx.Tx, batches []int64) error
+
+func (f queueFunc) EnqueueRecordingDeletions(ctx context.Context, tx pgx.Tx, batches []int64) error {
+	return f(ctx, tx, batches)
 }
 
 // drain works every enqueued deletion job once, as a worker would, and
@@ -175,26 +180,26 @@ func (b *testBundle) seedCall(t *testing.T, db store.DBTX, agentID string, o see
 	// A failed analysis run, the reanalysis that replaced it, and QC.
 	failed, _, err := store.StartRuns(ctx, db, id, agentID, 1, store.TriggerIngest, true, false)
 	require.NoError(t, err)
-	_, err = store.FinishRun(ctx, db, *failed, store.RunResult{Status: store.RunFailed, Error: "model quoted " + mark("runerror")})
+	_, err = store.FinishRunAndGetRuns(ctx, db, *failed, store.RunResult{Status: store.RunFailed, Error: "model quoted " + mark("runerror")})
 	require.NoError(t, err)
 	analysisRunID, _, err := store.StartRuns(ctx, db, id, agentID, 1, store.TriggerReanalyze, true, false)
 	require.NoError(t, err)
 	analysisRun := *analysisRunID
 	summary := mark("summary")
-	_, err = store.FinishRun(ctx, db, analysisRun, store.RunResult{Status: store.RunSucceeded, Model: "gpt-4.1-mini",
+	_, err = store.FinishRunAndGetRuns(ctx, db, analysisRun, store.RunResult{Status: store.RunSucceeded, Model: "gpt-4.1-mini",
 		Output: map[string]any{"summary": summary, "outcome": "agreed", "email": mark("pii") + "@example.com", "topic": "pricing"}})
 	require.NoError(t, err)
 	score, passed := 8, true
 	_, qcRunID, err := store.StartRuns(ctx, db, id, agentID, 1, store.TriggerIngest, false, true)
 	require.NoError(t, err)
 	qcRun := *qcRunID
-	_, err = store.FinishRun(ctx, db, qcRun, store.RunResult{Status: store.RunSucceeded, Model: "gpt-4.1-mini", Score: &score,
+	_, err = store.FinishRunAndGetRuns(ctx, db, qcRun, store.RunResult{Status: store.RunSucceeded, Model: "gpt-4.1-mini", Score: &score,
 		Passed: &passed, Output: []map[string]any{{"id": "greeting", "passed": true, "evidence": "said " + mark("evidence")}}})
 	require.NoError(t, err)
 	run, err := store.GetRun(ctx, db, analysisRun)
 	require.NoError(t, err)
 	require.NoError(t, store.RecordRequests(ctx, db, run, []store.LLMRequest{
-		{Purpose: "repair", Model: "gpt-4.1-mini", Usage: store.Usage{Prompt: 100, Completion: 20}, Error: "provider said " + mark("llmerror")},
+		{Purpose: "repair", Model: "gpt-4.1-mini", Usage: analysis.Usage{Prompt: 100, Completion: 20}, Error: "provider said " + mark("llmerror")},
 	}))
 	_, err = db.Exec(ctx, `UPDATE calls SET plan_version = 1, analysis_run_id = $2, qc_run_id = $3 WHERE id = $1`, id, analysisRun, qcRun)
 	require.NoError(t, err)
@@ -274,81 +279,29 @@ func markersOf(calls []*seeded) []string {
 	return out
 }
 
-// fakeS3 is a private bucket: gofakes3 with SigV4 behind an httptest
-// server, a recording.Store on it, and per-key failures on demand.
+// fakeS3 is a private bucket (s3test) and a recording.Store on it that
+// tries each deletion once.
 type fakeS3 struct {
-	store  *recording.Store
-	mem    *s3mem.Backend
-	faults *faultyBackend
+	*s3test.Server
+	store *recording.Store
 }
 
 func newFakeS3(t *testing.T) *fakeS3 {
 	t.Helper()
-	mem := s3mem.New()
-	require.NoError(t, mem.CreateBucket(context.Background(), testBucket))
-	faults := &faultyBackend{Backend: mem, fail: map[string]int{}}
-	srv := httptest.NewServer(gofakes3.New(faults, gofakes3.WithV4Auth(map[string]string{testAccessKey: testSecretKey})).Server())
-	t.Cleanup(srv.Close)
+	srv := s3test.NewServer(t, s3test.Options{AccessKey: testAccessKey, SecretKey: testSecretKey})
 	st, err := recording.New(context.Background(), recording.Config{
-		Bucket: testBucket, Endpoint: srv.URL, Region: "us-east-1", ForcePathStyle: true,
-		AccessKeyID: testAccessKey, SecretAccessKey: testSecretKey, HTTPClient: srv.Client(),
+		Bucket: srv.Bucket, Endpoint: srv.URL, Region: "us-east-1", ForcePathStyle: true,
+		AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey, HTTPClient: srv.Client(),
 		DeleteAttempts: 1, RetryBackoff: func(int) time.Duration { return 0 },
 	})
 	require.NoError(t, err)
-	return &fakeS3{store: st, mem: mem, faults: faults}
+	return &fakeS3{Server: srv, store: st}
 }
 
-func (f *fakeS3) put(t *testing.T, key string) {
-	t.Helper()
-	body := "audio of " + key
-	_, err := f.mem.PutObject(context.Background(), testBucket, key, map[string]string{}, strings.NewReader(body), int64(len(body)))
-	require.NoError(t, err)
-}
+func (f *fakeS3) put(t *testing.T, key string) { f.Put(t, key, "audio of "+key) }
 
-// exists asks the backend directly.
-func (f *fakeS3) exists(t *testing.T, key string) bool {
-	t.Helper()
-	_, err := f.mem.HeadObject(context.Background(), testBucket, key)
-	if err == nil {
-		return true
-	}
-	require.True(t, gofakes3.HasErrorCode(err, gofakes3.ErrNoSuchKey), "head %s: %v", key, err)
-	return false
-}
+func (f *fakeS3) exists(t *testing.T, key string) bool { return f.Exists(t, key) }
 
-// faultyBackend makes DeleteObjects report InternalError for a key a given
-// number of times, as S3 reports per-key failures.
-type faultyBackend struct {
-	gofakes3.Backend
-	mu   sync.Mutex
-	fail map[string]int
-}
-
-func (f *faultyBackend) failTimes(key string, times int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.fail[key] = times
-}
-
-func (f *faultyBackend) DeleteMulti(ctx context.Context, bucket string, objects ...string) (gofakes3.MultiDeleteResult, error) {
-	var pass []string
-	var res gofakes3.MultiDeleteResult
-	f.mu.Lock()
-	for _, o := range objects {
-		if f.fail[o] > 0 {
-			f.fail[o]--
-			res.Error = append(res.Error, gofakes3.ErrorResult{Key: o, Code: gofakes3.ErrInternal, Message: "injected"})
-			continue
-		}
-		pass = append(pass, o)
-	}
-	f.mu.Unlock()
-	if len(pass) > 0 {
-		ok, err := f.Backend.DeleteMulti(ctx, bucket, pass...)
-		if err != nil {
-			return ok, err
-		}
-		res.Deleted = ok.Deleted
-	}
-	return res, nil
-}
+// failTimes makes the bucket refuse to delete key (InternalError) times
+// more times.
+func (f *fakeS3) failTimes(key string, times int) { f.FailDeletes(key, gofakes3.ErrInternal, times) }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/postcall/postcall/analysis"
@@ -79,7 +80,7 @@ func TestPurgeWhileRunsTalkToTheModel(t *testing.T) {
 
 	done := make(chan error, 2)
 	for _, r := range started.Runs {
-		go func() { done <- p.Execute(ctx, b.pool, r.ID, nil) }()
+		go func() { done <- executeRun(ctx, p, b.pool, r.ID) }()
 	}
 	for range 2 {
 		select {
@@ -126,4 +127,26 @@ func TestPurgeWhileRunsTalkToTheModel(t *testing.T) {
 	}
 	require.ElementsMatch(t, []string{"analysis.email", "analysis.summary", "qc.evidence"}, late,
 		"each late result is audited with what was removed from it")
+}
+
+// executeRun works a run as its job does (jobs.RunWorker), without the job:
+// it performs the run, then stores its result in a transaction of its own
+// (the failed result Unstorable gives when the database refuses it for
+// good).
+func executeRun(ctx context.Context, p *pipeline.Service, pool *pgxpool.Pool, runID int64) error {
+	done, err := p.Execute(ctx, pool, runID)
+	if err != nil {
+		return err
+	}
+	store := func(e *pipeline.Executed) error {
+		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			_, err := p.Store(ctx, tx, e)
+			return err
+		})
+	}
+	err = store(done)
+	if failed, ok := p.Unstorable(ctx, done, err); ok {
+		err = store(failed)
+	}
+	return err
 }

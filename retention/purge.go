@@ -135,10 +135,10 @@ const purgeLock = " FOR NO KEY UPDATE OF c"
 // (RedactLateResult). One statement per batch instead of one per table and
 // step keeps the round trips per call near zero.
 func (s *Service) purgeCalls(ctx context.Context, tx pgx.Tx, runID int64, reason string, batch []candidate) (int64, error) {
-	if withRecording(batch) > 0 && s.EnqueueRecordingDeletions == nil {
+	if withRecording(batch) > 0 && s.Queue == nil {
 		// Without a job the keys would wait for the next run's requeue; a
 		// wiring mistake must not look like a deletion.
-		return 0, errors.New("queue recording deletions: Service.EnqueueRecordingDeletions is not set")
+		return 0, errors.New("queue recording deletions: Service.Queue is not set")
 	}
 	u, err := newBatchArgs(ctx, tx, batch)
 	if err != nil {
@@ -162,7 +162,7 @@ func (s *Service) purgeCalls(ctx context.Context, tx pgx.Tx, runID int64, reason
 	if outbox == nil {
 		return 0, nil
 	}
-	if err := s.EnqueueRecordingDeletions(ctx, tx, []int64{*outbox}); err != nil {
+	if err := s.Queue.EnqueueRecordingDeletions(ctx, tx, []int64{*outbox}); err != nil {
 		return 0, fmt.Errorf("enqueue deletion of recording batch %d: %w", *outbox, err)
 	}
 	return *outbox, nil
@@ -332,7 +332,7 @@ var purgeBatchSQL = `WITH` + purgeUnitsCTE + `,` + purgeRunsCTE + `,
 	),
 	audit AS (
 		INSERT INTO retention_audit (run_id, action, reason, call_uuid, call_id, agent_id, removed)
-		SELECT $9, '` + ActionPurge + `', $10, u.id, u.call_id, u.agent_id,
+		SELECT $9, '` + string(ActionPurge) + `', $10, u.id, u.call_id, u.agent_id,
 			ARRAY(SELECT jsonb_array_elements_text(u.present::jsonb)) || COALESCE(removed.names, '{}')
 		FROM u LEFT JOIN removed ON removed.call_id = u.id
 	),
@@ -348,7 +348,7 @@ var purgeBatchSQL = `WITH` + purgeUnitsCTE + `,` + purgeRunsCTE + `,
 // anything.
 var lateResultSQL = `WITH` + purgeUnitsCTE + `,` + purgeRunsCTE + `,` + removedCTE("") + `
 	INSERT INTO retention_audit (run_id, action, reason, call_uuid, call_id, agent_id, removed)
-	SELECT $9, '` + ActionPurge + `', $10, u.id, u.call_id, u.agent_id, removed.names
+	SELECT $9, '` + string(ActionPurge) + `', $10, u.id, u.call_id, u.agent_id, removed.names
 	FROM u JOIN removed ON removed.call_id = u.id`
 
 // RedactLateResult purges what runs of a purged call stored after the

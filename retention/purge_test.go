@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/postcall/postcall/calldoc"
 	"github.com/postcall/postcall/retention"
 	"github.com/postcall/postcall/store"
 )
@@ -173,7 +174,7 @@ func TestPurgeAndHardDeleteMixedAges(t *testing.T) {
 	require.NotNil(t, survivor)
 	got, err := store.GetCall(ctx, b.pool, survivor.id.String())
 	require.NoError(t, err)
-	doc, err := store.BuildDocument(ctx, b.pool, got, store.DocumentOptions{})
+	doc, err := calldoc.Build(ctx, b.pool, got, calldoc.Options{})
 	require.NoError(t, err)
 	js, err := json.Marshal(doc)
 	require.NoError(t, err)
@@ -402,16 +403,16 @@ func TestOnlyResumableRunsCommitAsynchronously(t *testing.T) {
 	calls := b.seedMany(t, 3, func(int) (string, seedOpts) {
 		return "commit", seedOpts{endedAgo: time.Hour, recording: true}
 	})
-	enqueue := b.svc.EnqueueRecordingDeletions
+	enqueue := b.svc.Queue
 	var settings []string
-	b.svc.EnqueueRecordingDeletions = func(ctx context.Context, tx pgx.Tx, batches []int64) error {
+	b.svc.Queue = queueFunc(func(ctx context.Context, tx pgx.Tx, batches []int64) error {
 		var s string
 		if err := tx.QueryRow(ctx, `SELECT current_setting('synchronous_commit')`).Scan(&s); err != nil {
 			return err
 		}
 		settings = append(settings, s)
-		return enqueue(ctx, tx, batches)
-	}
+		return enqueue.EnqueueRecordingDeletions(ctx, tx, batches)
+	})
 
 	_, err := b.svc.EraseCall(ctx, calls[0].callID, retention.RunOptions{})
 	require.NoError(t, err)

@@ -84,7 +84,7 @@ func TestPurgeDuringPendingReanalysisKeepsResults(t *testing.T) {
 			require.NoError(t, err)
 			for _, r := range all {
 				require.True(t, r.Terminal(), "run %d (%s, %s) is %s", r.ID, r.Kind, r.Trigger, r.Status)
-				require.NoError(t, p.Execute(ctx, b.pool, r.ID, nil))
+				require.NoError(t, executeRun(ctx, p, b.pool, r.ID))
 			}
 			require.Equal(t, sent, llm.Len(), "a superseded run sends nothing")
 			assertKept("after the worker worked the jobs")
@@ -123,7 +123,7 @@ func ingestAndStart(t *testing.T, b *testBundle, p *pipeline.Service, trigger st
 	}))
 	if trigger == store.TriggerIngest {
 		for _, r := range started.Runs {
-			require.NoError(t, p.Execute(ctx, b.pool, r.ID, nil))
+			require.NoError(t, executeRun(ctx, p, b.pool, r.ID))
 		}
 	}
 	return id, phone

@@ -33,10 +33,10 @@ func (s *Service) queueRecordings(ctx context.Context, tx pgx.Tx, runID int64, b
 	if len(keys) == 0 {
 		return 0, 0, nil
 	}
-	if s.EnqueueRecordingDeletions == nil {
+	if s.Queue == nil {
 		// Without a job the keys would wait for the next run's requeue; a
 		// wiring mistake must not look like a deletion.
-		return 0, 0, errors.New("queue recording deletions: Service.EnqueueRecordingDeletions is not set")
+		return 0, 0, errors.New("queue recording deletions: Service.Queue is not set")
 	}
 	var outbox int64
 	if err := tx.QueryRow(ctx, `SELECT nextval('recording_deletion_batch_seq')`).Scan(&outbox); err != nil {
@@ -49,7 +49,7 @@ func (s *Service) queueRecordings(ctx context.Context, tx pgx.Tx, runID int64, b
 	if err != nil {
 		return 0, 0, fmt.Errorf("queue recording deletions: %w", err)
 	}
-	if err := s.EnqueueRecordingDeletions(ctx, tx, []int64{outbox}); err != nil {
+	if err := s.Queue.EnqueueRecordingDeletions(ctx, tx, []int64{outbox}); err != nil {
 		return 0, 0, fmt.Errorf("enqueue deletion of recording batch %d: %w", outbox, err)
 	}
 	return outbox, len(keys), nil
@@ -148,8 +148,8 @@ func shortReason(err error) string {
 // job's uniqueness keeps this from doubling a job that is still alive. It
 // returns the number of batches.
 func (s *Service) RequeueRecordingDeletions(ctx context.Context) (int, error) {
-	if s.EnqueueRecordingDeletions == nil {
-		return 0, errors.New("requeue recording deletions: Service.EnqueueRecordingDeletions is not set")
+	if s.Queue == nil {
+		return 0, errors.New("requeue recording deletions: Service.Queue is not set")
 	}
 	var n int
 	err := pgx.BeginFunc(ctx, s.DB, func(tx pgx.Tx) error {
@@ -162,7 +162,7 @@ func (s *Service) RequeueRecordingDeletions(ctx context.Context) (int, error) {
 			return err
 		}
 		n = len(batches)
-		return s.EnqueueRecordingDeletions(ctx, tx, batches)
+		return s.Queue.EnqueueRecordingDeletions(ctx, tx, batches)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("requeue recording deletions: %w", err)
@@ -175,7 +175,7 @@ func (s *Service) RequeueRecordingDeletions(ctx context.Context) (int, error) {
 // is counted and logged, not fatal: the run's own work does not depend on
 // it.
 func (s *Service) requeueBeforeRun(ctx context.Context, r *run) {
-	if r.dryRun || s.EnqueueRecordingDeletions == nil {
+	if r.dryRun || s.Queue == nil {
 		return
 	}
 	n, err := s.RequeueRecordingDeletions(ctx)

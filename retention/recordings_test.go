@@ -19,9 +19,8 @@ func TestRecordingDeletionRetriedUntilConfirmed(t *testing.T) {
 	b := setup(t)
 	b.applyPlan(t, "rec", "retention: {purge_after_days: 1}")
 	calls := b.seedMany(t, 4, func(int) (string, seedOpts) { return "rec", seedOpts{endedAgo: 2 * day, recording: true} })
-	b.s3.faults.failTimes(calls[0].recordingKey, 2)
-	_, err := b.s3.mem.DeleteObject(ctx, testBucket, calls[1].recordingKey) // already gone
-	require.NoError(t, err)
+	b.s3.failTimes(calls[0].recordingKey, 2)
+	b.s3.Delete(t, calls[1].recordingKey) // already gone
 
 	rep, err := b.svc.Purge(ctx, retention.RunOptions{})
 	require.NoError(t, err)

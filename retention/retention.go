@@ -14,12 +14,14 @@
 // Recording objects are never deleted inside a database transaction. The
 // transaction that purges or hard-deletes a call writes the call's recording
 // key to an outbox and asks for a deletion job in that same transaction
-// (EnqueueRecordingDeletions); the job (DeleteRecordings) deletes the objects
-// and forgets each key once the bucket confirms it gone. A crash in between
-// leaves the key in the outbox, never an orphaned object.
+// (Queue); the job (DeleteRecordings) deletes the objects and forgets each
+// key once the bucket confirms it gone. A crash in between leaves the key in
+// the outbox, never an orphaned object.
 //
-// The package knows nothing of River: jobs.NewClient supplies the enqueue
-// function, and the River workers call the Service.
+// The package knows nothing of River: it defines the Queue it needs, which
+// jobs.Queue implements, and the River workers call the Service. What
+// belongs here: any rule about when personal data goes, how a run is paced,
+// and what it records for the audit.
 package retention
 
 import (
@@ -32,6 +34,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/postcall/postcall/internal/wait"
 	"github.com/postcall/postcall/recording"
 	"github.com/postcall/postcall/store"
 )
@@ -59,11 +62,32 @@ const (
 	StatusFailed      = "failed"
 )
 
+// Defaults of the Service's retention periods, for agents whose plan sets
+// none.
+const (
+	// DefaultPurgeAfterDays keeps a call's personal data for 30 days: long
+	// enough for a monthly QC cycle, disputes and reanalysis, short enough to
+	// meet data minimisation without anyone having to ask. An agent whose
+	// calls must be kept longer says so in its plan.
+	DefaultPurgeAfterDays = 30
+	// DefaultHardDeleteAfterDays gives a soft-deleted call a 30-day undo
+	// window, the usual trash period, which also completes a deletion within
+	// GDPR's one-month deadline for answering an erasure request.
+	DefaultHardDeleteAfterDays = 30
+)
+
 // Defaults of the Service's tuning fields.
 const (
+	// DefaultPause is 0: the purge already pauses after each batch for a
+	// quarter of the time the batch took (busy at most DefaultShare of the
+	// time), which leaves a busy database more room than a fixed pause and
+	// an idle one less idle time. A Pause set is a floor on top of that.
+	DefaultPause time.Duration = 0
 	// DefaultBatchSize is the most calls one batch takes. Batches are
 	// sized to take about DefaultBatchTarget, which in the benchmark is 300
-	// to 700 calls; the cap only matters on a much faster database.
+	// to 700 calls; the cap only matters on a much faster database, where
+	// 5000 lets an idle database use batches large enough that round trips
+	// and commits cost next to nothing.
 	DefaultBatchSize = 5000
 	// DefaultBatchTarget keeps each batch, and so its one purge statement
 	// and its row locks, under a quarter of a second even when a batch
@@ -94,6 +118,12 @@ type DB interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
+// Queue enqueues one recording deletion job per outbox batch in tx;
+// *jobs.Queue is one.
+type Queue interface {
+	EnqueueRecordingDeletions(ctx context.Context, tx pgx.Tx, batches []int64) error
+}
+
 // RecordingDeleter deletes recording objects; *recording.Store is one.
 type RecordingDeleter interface {
 	Delete(ctx context.Context, keys []string) (recording.DeleteResult, error)
@@ -111,8 +141,9 @@ type Service struct {
 	PurgeAfterDays int
 	// HardDeleteAfterDays is how many days after its soft delete a call is
 	// hard-deleted when its agent's plan sets no
-	// retention.hard_delete_after_days; 0 at the next run. Set from
-	// POSTCALL_HARD_DELETE_AFTER_DAYS (default 30); here 0 means 0.
+	// retention.hard_delete_after_days; 0 at the next run. Commands set it
+	// from POSTCALL_HARD_DELETE_AFTER_DAYS (default
+	// DefaultHardDeleteAfterDays); here 0 means 0.
 	HardDeleteAfterDays int
 	// BatchSize is the most calls per transaction. Default
 	// DefaultBatchSize. Within it, each batch is sized to take about
@@ -125,7 +156,7 @@ type Service struct {
 	// batch that took d the run pauses at least d*(1-Share)/Share. Default
 	// DefaultShare; 1 for no such pause.
 	Share float64
-	// Pause is the least wait between two batches. Default 0.
+	// Pause is the least wait between two batches. Default DefaultPause.
 	Pause time.Duration
 	// LockTimeout bounds each wait for a row lock (lock_timeout); a batch
 	// that times out is tried again. Default 5s.
@@ -135,10 +166,9 @@ type Service struct {
 	// Recordings deletes recording objects. Nil: DeleteRecordings returns
 	// ErrNoRecordingStore and the keys wait in the outbox.
 	Recordings RecordingDeleter
-	// EnqueueRecordingDeletions enqueues one deletion job per outbox batch,
-	// in tx, the transaction that wrote the batch. Required as soon as a
-	// purged or hard-deleted call has a recording; jobs.NewClient sets it.
-	EnqueueRecordingDeletions func(ctx context.Context, tx pgx.Tx, batches []int64) error
+	// Queue enqueues the deletion jobs of recording outbox batches, in the
+	// transaction that wrote each batch. Required.
+	Queue Queue
 	// Now is the clock that cutoffs and windows are computed from. Default
 	// time.Now.
 	Now func() time.Time
@@ -250,7 +280,7 @@ func (s *Service) inBatchTx(ctx context.Context, r *run, fn func(tx pgx.Tx) erro
 		onRetry(err)
 		s.logger().WarnContext(ctx, "retention batch failed; trying again", slog.Int("attempt", attempt),
 			slog.String("error", err.Error()))
-		if err := sleep(ctx, s.Pause+time.Duration(attempt)*200*time.Millisecond); err != nil {
+		if err := wait.Sleep(ctx, s.Pause+time.Duration(attempt)*200*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -274,21 +304,6 @@ func retryable(err error) bool {
 }
 
 func millis(d time.Duration) string { return fmt.Sprintf("%dms", d.Milliseconds()) }
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
 
 func (s *Service) batchSize() int {
 	if s.BatchSize > 0 {

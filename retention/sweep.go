@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/postcall/postcall/internal/wait"
 	"github.com/postcall/postcall/store"
 )
 
@@ -141,7 +142,7 @@ func (s *Service) runSweep(ctx context.Context, r *run, sw sweep) (int, error) {
 		after = keyset{at: last.at, id: last.id}
 		var pause time.Duration
 		limit, pause = pace.next(len(batch), time.Since(start))
-		if err := sleep(ctx, pause); err != nil {
+		if err := wait.Sleep(ctx, pause); err != nil {
 			return worked, err
 		}
 	}

@@ -14,12 +14,16 @@ import (
 	"github.com/postcall/postcall/call"
 )
 
+// CallState is where a call's post-call processing is, as stored in
+// calls.state and shown in the call document's state.
+type CallState string
+
 // Call states.
 const (
-	StateProcessing = "processing"  // analysis or QC pending or running
-	StateWaitingLLM = "waiting_llm" // needs a model and none is configured
-	StateDone       = "done"        // finalized
-	StateFailed     = "failed"      // finalized, but a run failed
+	StateProcessing CallState = "processing"  // analysis or QC pending or running
+	StateWaitingLLM CallState = "waiting_llm" // needs a model and none is configured
+	StateDone       CallState = "done"        // finalized
+	StateFailed     CallState = "failed"      // finalized, but a run failed
 )
 
 // Call is one stored call: the record as the platform sent it and what
@@ -30,7 +34,7 @@ type Call struct {
 	// PhoneKey is the normalised phone number used for lookups and erasure.
 	PhoneKey string
 
-	State             string
+	State             CallState
 	Done              bool
 	PlanVersion       *int
 	AnalysisRunID     *int64
@@ -64,39 +68,16 @@ func InsertCall(ctx context.Context, db DBTX, nc NewCall) (id uuid.UUID, inserte
 	if err := checkCallID(ctx, db, r.CallID); err != nil {
 		return uuid.Nil, false, err
 	}
-	extra := r.Extra
-	if extra == nil {
-		extra = map[string]json.RawMessage{}
-	}
-	extraJSON, err := json.Marshal(extra)
+	values, err := recordValues(r)
 	if err != nil {
-		return uuid.Nil, false, fmt.Errorf("encode extra fields of call %s: %w", r.CallID, err)
-	}
-	var transcript []byte
-	if r.Transcript != nil {
-		if transcript, err = json.Marshal(r.Transcript); err != nil {
-			return uuid.Nil, false, fmt.Errorf("encode transcript of call %s: %w", r.CallID, err)
-		}
+		return uuid.Nil, false, err
 	}
 	newID, err := uuid.NewV7()
 	if err != nil {
 		return uuid.Nil, false, fmt.Errorf("new call id: %w", err)
 	}
-	err = db.QueryRow(ctx, `
-		INSERT INTO calls (id, call_id, agent_id, direction, status, ended_reason, disconnected_by, source,
-			campaign_id, is_test, customer_name, customer_request, phone_number, phone_key, carrier, did,
-			started_at, answered_at, ended_at, ring_ms, hold_ms, talk_ms, duration, transcript,
-			recording_key, contact_data, function_output, extra)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-			$20, $21, $22, $23, $24, $25, $26, $27, $28)
-		ON CONFLICT (call_id) DO NOTHING
-		RETURNING id`,
-		newID, r.CallID, r.AgentID, null(r.Direction), null(r.Status), null(r.EndedReason), null(r.DisconnectedBy),
-		null(r.Source), null(r.CampaignID), r.IsTest, null(r.CustomerName), null(r.CustomerRequest),
-		null(r.PhoneNumber), null(nc.PhoneKey), null(r.Carrier), null(r.DID), r.StartedAt, r.AnsweredAt, r.EndedAt,
-		r.RingMs, r.HoldMs, r.TalkMs, r.Duration, transcript, null(r.RecordingKey),
-		rawOrNil(r.ContactData), rawOrNil(r.FunctionOutput), extraJSON,
-	).Scan(&id)
+	args := append(append([]any{newID}, values...), null(nc.PhoneKey))
+	err = db.QueryRow(ctx, insertCallSQL, args...).Scan(&id)
 	if err == nil {
 		return id, true, nil
 	}
@@ -110,9 +91,158 @@ func InsertCall(ctx context.Context, db DBTX, nc NewCall) (id uuid.UUID, inserte
 	return id, false, nil
 }
 
-const callColumns = `id, call_id, agent_id, direction, status, ended_reason, disconnected_by, source, campaign_id,
-	is_test, customer_name, customer_request, phone_number, phone_key, carrier, did, started_at, answered_at,
-	ended_at, ring_ms, hold_ms, talk_ms, duration, transcript, recording_key, contact_data, function_output, extra,
+// recordColumn is one field of the call record and the column it is stored
+// in.
+type recordColumn struct {
+	name string
+	// field points to the Record's field.
+	field any
+}
+
+// recordColumns lists the stored fields of r in column order. It is the one
+// place a new field of the call record is added to the store (with its
+// migration): InsertCall, callColumns and scanCall all read it. Empty
+// strings and absent JSON are stored as NULL.
+func recordColumns(r *call.Record) []recordColumn {
+	return []recordColumn{
+		{"call_id", &r.CallID}, {"agent_id", &r.AgentID}, {"direction", &r.Direction}, {"status", &r.Status},
+		{"ended_reason", &r.EndedReason}, {"disconnected_by", &r.DisconnectedBy}, {"source", &r.Source},
+		{"campaign_id", &r.CampaignID}, {"is_test", &r.IsTest}, {"customer_name", &r.CustomerName},
+		{"customer_request", &r.CustomerRequest}, {"phone_number", &r.PhoneNumber}, {"carrier", &r.Carrier},
+		{"did", &r.DID}, {"started_at", &r.StartedAt}, {"answered_at", &r.AnsweredAt}, {"ended_at", &r.EndedAt},
+		{"ring_ms", &r.RingMs}, {"hold_ms", &r.HoldMs}, {"talk_ms", &r.TalkMs}, {"duration", &r.Duration},
+		{"transcript", &r.Transcript}, {"recording_key", &r.RecordingKey}, {"contact_data", &r.ContactData},
+		{"function_output", &r.FunctionOutput}, {"extra", &r.Extra},
+	}
+}
+
+// recordColumnNames are the names of recordColumns, comma-separated.
+func recordColumnNames() string {
+	cols := recordColumns(&call.Record{})
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.name
+	}
+	return strings.Join(names, ", ")
+}
+
+// insertCallSQL stores a new call: its id, the record's columns and its
+// phone key.
+var insertCallSQL = func() string {
+	n := len(recordColumns(&call.Record{})) + 2
+	placeholders := make([]string, n)
+	for i := range placeholders {
+		placeholders[i] = fmt.Sprintf("$%d", i+1)
+	}
+	return `INSERT INTO calls (id, ` + recordColumnNames() + `, phone_key) VALUES (` + strings.Join(placeholders, ", ") +
+		`) ON CONFLICT (call_id) DO NOTHING RETURNING id`
+}()
+
+// recordValues are the values of r's columns, in order.
+func recordValues(r *call.Record) ([]any, error) {
+	cols := recordColumns(r)
+	values := make([]any, len(cols))
+	for i, col := range cols {
+		switch f := col.field.(type) {
+		case *string:
+			values[i] = null(*f)
+		case *[]call.Turn:
+			if *f != nil {
+				b, err := json.Marshal(*f)
+				if err != nil {
+					return nil, fmt.Errorf("encode transcript of call %s: %w", r.CallID, err)
+				}
+				values[i] = b
+			}
+		case *json.RawMessage:
+			values[i] = rawOrNil(*f)
+		case *map[string]json.RawMessage:
+			extra := *f
+			if extra == nil {
+				extra = map[string]json.RawMessage{}
+			}
+			b, err := json.Marshal(extra)
+			if err != nil {
+				return nil, fmt.Errorf("encode extra fields of call %s: %w", r.CallID, err)
+			}
+			values[i] = b
+		case *bool:
+			values[i] = *f
+		case *time.Time:
+			values[i] = *f
+		case **time.Time:
+			values[i] = *f
+		case **int64:
+			values[i] = *f
+		case **float64:
+			values[i] = *f
+		default:
+			return nil, fmt.Errorf("store column %s: unsupported field type %T", col.name, f)
+		}
+	}
+	return values, nil
+}
+
+// recordScan returns the scan destinations of r's columns, in order, and
+// finish, which moves what was scanned into r.
+func recordScan(r *call.Record) (dest []any, finish func() error) {
+	cols := recordColumns(r)
+	dest = make([]any, len(cols))
+	var fixes []func() error
+	for i, col := range cols {
+		switch f := col.field.(type) {
+		case *string:
+			var v *string
+			dest[i] = &v
+			fixes = append(fixes, func() error {
+				if v != nil {
+					*f = *v
+				}
+				return nil
+			})
+		case *[]call.Turn:
+			var raw []byte
+			dest[i] = &raw
+			fixes = append(fixes, func() error {
+				if raw == nil {
+					return nil
+				}
+				if err := json.Unmarshal(raw, f); err != nil {
+					return fmt.Errorf("decode transcript: %w", err)
+				}
+				return nil
+			})
+		case *json.RawMessage:
+			var raw []byte
+			dest[i] = &raw
+			fixes = append(fixes, func() error { *f = raw; return nil })
+		case *map[string]json.RawMessage:
+			var raw []byte
+			dest[i] = &raw
+			fixes = append(fixes, func() error {
+				if err := json.Unmarshal(raw, f); err != nil {
+					return fmt.Errorf("decode extra fields: %w", err)
+				}
+				if len(*f) == 0 {
+					*f = nil
+				}
+				return nil
+			})
+		default: // bool, time.Time and pointers, which pgx scans as they are
+			dest[i] = f
+		}
+	}
+	return dest, func() error {
+		for _, fix := range fixes {
+			if err := fix(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+var callColumns = `id, ` + recordColumnNames() + `, phone_key,
 	state, done, plan_version, analysis_run_id, qc_run_id, disposition, disposition_source, auto_reason,
 	general_success, call_summary, final_score, qc_passed, is_purged, purged_at, deleted_at, created_at, updated_at`
 
@@ -120,45 +250,22 @@ const callColumns = `id, call_id, agent_id, direction, status, ended_reason, dis
 // when the row has more columns after them.
 func scanCall(row pgx.Row, extra ...any) (*Call, error) {
 	var (
-		c                                                   Call
-		r                                                   = &c.Record
-		direction, status, endedReason, disconnectedBy      *string
-		source, campaignID, customerName, customerRequest   *string
-		phoneNumber, phoneKey, carrier, did, recordingKey   *string
-		transcript, contactData, functionOutput, extraBytes []byte
+		c        Call
+		phoneKey *string
 	)
-	dest := append([]any{&c.ID, &r.CallID, &r.AgentID, &direction, &status, &endedReason, &disconnectedBy, &source,
-		&campaignID, &r.IsTest, &customerName, &customerRequest, &phoneNumber, &phoneKey, &carrier, &did,
-		&r.StartedAt, &r.AnsweredAt, &r.EndedAt, &r.RingMs, &r.HoldMs, &r.TalkMs, &r.Duration, &transcript,
-		&recordingKey, &contactData, &functionOutput, &extraBytes,
+	record, finish := recordScan(&c.Record)
+	dest := append(append([]any{&c.ID}, record...), &phoneKey,
 		&c.State, &c.Done, &c.PlanVersion, &c.AnalysisRunID, &c.QCRunID, &c.Disposition, &c.DispositionSource,
 		&c.AutoReason, &c.GeneralSuccess, &c.CallSummary, &c.FinalScore, &c.QCPassed, &c.IsPurged, &c.PurgedAt,
-		&c.DeletedAt, &c.CreatedAt, &c.UpdatedAt}, extra...)
-	if err := row.Scan(dest...); err != nil {
+		&c.DeletedAt, &c.CreatedAt, &c.UpdatedAt)
+	if err := row.Scan(append(dest, extra...)...); err != nil {
 		return nil, err
 	}
-	for dst, src := range map[*string]*string{
-		&r.Direction: direction, &r.Status: status, &r.EndedReason: endedReason, &r.DisconnectedBy: disconnectedBy,
-		&r.Source: source, &r.CampaignID: campaignID, &r.CustomerName: customerName,
-		&r.CustomerRequest: customerRequest, &r.PhoneNumber: phoneNumber, &c.PhoneKey: phoneKey,
-		&r.Carrier: carrier, &r.DID: did, &r.RecordingKey: recordingKey,
-	} {
-		if src != nil {
-			*dst = *src
-		}
+	if phoneKey != nil {
+		c.PhoneKey = *phoneKey
 	}
-	if transcript != nil {
-		if err := json.Unmarshal(transcript, &r.Transcript); err != nil {
-			return nil, fmt.Errorf("decode transcript: %w", err)
-		}
-	}
-	r.ContactData = contactData
-	r.FunctionOutput = functionOutput
-	if err := json.Unmarshal(extraBytes, &r.Extra); err != nil {
-		return nil, fmt.Errorf("decode extra fields: %w", err)
-	}
-	if len(r.Extra) == 0 {
-		r.Extra = nil
+	if err := finish(); err != nil {
+		return nil, err
 	}
 	return &c, nil
 }
@@ -208,7 +315,7 @@ func getCall(ctx context.Context, db DBTX, ref, columns, suffix string) (*Call, 
 
 // Outcome is what finalization writes to a call.
 type Outcome struct {
-	State             string
+	State             CallState
 	Disposition       *string
 	DispositionSource *string
 	AutoReason        *string
@@ -265,7 +372,7 @@ func StartRuns(ctx context.Context, db DBTX, id uuid.UUID, agentID string, planV
 
 // SetCallState sets a not-yet-finalized call's state (processing or
 // waiting_llm). A done call is left alone.
-func SetCallState(ctx context.Context, db DBTX, id uuid.UUID, state string) error {
+func SetCallState(ctx context.Context, db DBTX, id uuid.UUID, state CallState) error {
 	_, err := db.Exec(ctx, `UPDATE calls SET state = $2, updated_at = now() WHERE id = $1 AND NOT done AND state <> $2`, id, state)
 	if err != nil {
 		return fmt.Errorf("set state of call %s: %w", id, err)

@@ -10,12 +10,15 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// DeliveryStatus is where a delivery is, as stored in deliveries.status.
+type DeliveryStatus string
+
 // Delivery statuses.
 const (
-	DeliveryPending   = "pending"
-	DeliveryDelivered = "delivered"
-	DeliveryFailed    = "failed"
-	DeliveryDisabled  = "disabled"
+	DeliveryPending   DeliveryStatus = "pending"
+	DeliveryDelivered DeliveryStatus = "delivered"
+	DeliveryFailed    DeliveryStatus = "failed"
+	DeliveryDisabled  DeliveryStatus = "disabled"
 )
 
 // Delivery is one push of one call's results to one integration. Its ID is
@@ -27,7 +30,7 @@ type Delivery struct {
 	AgentID        string
 	Integration    string
 	Type           string
-	Status         string
+	Status         DeliveryStatus
 	Attempts       int
 	LastStatusCode *int
 	LastError      *string
@@ -105,18 +108,6 @@ func GetDeliveryWork(ctx context.Context, db DBTX, id string) (*DeliveryWork, er
 	return &w, nil
 }
 
-// GetDelivery returns one delivery.
-func GetDelivery(ctx context.Context, db DBTX, id string) (*Delivery, error) {
-	d, err := scanDelivery(db.QueryRow(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = $1`, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("delivery %s: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read delivery %s: %w", id, err)
-	}
-	return d, nil
-}
-
 // CallDeliveries returns the call's deliveries, newest first; those created
 // together (one finalization) in the plan's order of integrations, as their
 // time-ordered ids were made.
@@ -169,7 +160,7 @@ type AttemptRecord struct {
 	Error      string
 	ExternalID string
 	// Status is the delivery's status after the attempt.
-	Status string
+	Status DeliveryStatus
 	// NextAttemptAt is when a retry is due, for a pending delivery.
 	NextAttemptAt *time.Time
 }

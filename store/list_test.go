@@ -134,39 +134,6 @@ func TestListCursorRejectsForeignStrings(t *testing.T) {
 	}
 }
 
-func TestListItemDerivesStatusLikeTheDocument(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	b := setupList(t)
-	at := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
-	for _, tc := range []struct {
-		name   string
-		mutate func(*call.Record)
-	}{
-		{"status given", func(r *call.Record) { r.Status = "completed" }},
-		{"catalogued reason", func(r *call.Record) { r.EndedReason = "voicemail" }},
-		{"unknown reason, customer spoke", func(r *call.Record) {
-			r.EndedReason = "weird-reason"
-			r.Transcript = []call.Turn{{Role: call.RoleAgent, Text: "Hello"}, {Role: call.RoleUser, Text: "Hi"}}
-		}},
-		{"unknown reason, customer silent", func(r *call.Record) {
-			r.EndedReason = "weird-reason"
-			r.Transcript = []call.Turn{{Role: call.RoleAgent, Text: "Hello"}, {Role: call.RoleUser, Text: "  "}}
-		}},
-	} {
-		id := b.insert(t, at, tc.mutate)
-		c, err := GetCall(ctx, b.tx, id.String())
-		require.NoError(t, err, tc.name)
-		doc, err := BuildDocument(ctx, b.tx, c, DocumentOptions{})
-		require.NoError(t, err, tc.name)
-		item, err := GetListItem(ctx, b.tx, id)
-		require.NoError(t, err, tc.name)
-		require.Equal(t, doc.Status, item.Status, tc.name)
-		require.Equal(t, doc.DisconnectedBy, item.DisconnectedBy, tc.name)
-		require.Equal(t, doc.EndedReasonLabel, item.EndedReasonLabel, tc.name)
-	}
-}
-
 // TestListQueriesUseTheirIndexes guards the coupling between the queries and
 // migration 004: with sequential and plain index scans disabled, the planner
 // can only answer from the index made for the filter, if the query still

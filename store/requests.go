@@ -68,12 +68,3 @@ func CallRequests(ctx context.Context, db DBTX, callID uuid.UUID) (map[int64][]R
 	}
 	return byRun, nil
 }
-
-// orEmpty makes a nil list an empty one, so that the document says [] and
-// not null.
-func orEmpty[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
-}

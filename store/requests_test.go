@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/postcall/postcall/analysis"
 )
 
 func TestCompletionHistory(t *testing.T) {
@@ -25,7 +27,7 @@ func TestCompletionHistory(t *testing.T) {
 		require.NoError(t, err)
 		var reqs []LLMRequest
 		for _, n := range completions {
-			reqs = append(reqs, LLMRequest{Purpose: "initial", Model: "m", Usage: Usage{Prompt: 900, Completion: n},
+			reqs = append(reqs, LLMRequest{Purpose: "initial", Model: "m", Usage: analysis.Usage{Prompt: 900, Completion: n},
 				MaxTokens: 512, FinishReason: "stop", ServiceTier: "default"})
 		}
 		require.NoError(t, RecordRequests(ctx, b.tx, run, reqs))
@@ -64,17 +66,15 @@ func TestCallRequestsInTheDocument(t *testing.T) {
 	run, err := GetRun(ctx, b.tx, *a)
 	require.NoError(t, err)
 	require.NoError(t, RecordRequests(ctx, b.tx, run, []LLMRequest{
-		{Purpose: "initial", Model: "gpt-4.1-mini", Usage: Usage{Prompt: 900, Completion: 300}, MaxTokens: 300,
+		{Purpose: "initial", Model: "gpt-4.1-mini", Usage: analysis.Usage{Prompt: 900, Completion: 300}, MaxTokens: 300,
 			FinishReason: "length", ServiceTier: "flex", Error: "answer cut off"},
-		{Purpose: "full_budget", Model: "gpt-4.1-mini", Usage: Usage{Prompt: 900, Completion: 320}, MaxTokens: 4096,
+		{Purpose: "full_budget", Model: "gpt-4.1-mini", Usage: analysis.Usage{Prompt: 900, Completion: 320}, MaxTokens: 4096,
 			FinishReason: "stop", ServiceTier: "default", FlexFallback: true},
 	}))
-	c, err := GetCall(ctx, b.tx, callID.String())
+	byRun, err := CallRequests(ctx, b.tx, callID)
 	require.NoError(t, err)
-	doc, err := BuildDocument(ctx, b.tx, c, DocumentOptions{})
-	require.NoError(t, err)
-	require.Len(t, doc.Runs, 1)
-	reqs := doc.Runs[0].LLMRequests
+	require.Len(t, byRun, 1)
+	reqs := byRun[run.ID]
 	require.Len(t, reqs, 2)
 	require.Equal(t, "initial", reqs[0].Purpose)
 	require.Equal(t, 300, *reqs[0].MaxTokens)

@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/postcall/postcall/analysis"
 )
 
 // Run kinds.
@@ -19,12 +21,16 @@ const (
 	KindQC       = "qc"
 )
 
+// RunStatus is where an analysis or QC run is, as stored in
+// analysis_runs.status.
+type RunStatus string
+
 // Run statuses.
 const (
-	RunPending    = "pending"
-	RunWaitingLLM = "waiting_llm"
-	RunSucceeded  = "succeeded"
-	RunFailed     = "failed"
+	RunPending    RunStatus = "pending"
+	RunWaitingLLM RunStatus = "waiting_llm"
+	RunSucceeded  RunStatus = "succeeded"
+	RunFailed     RunStatus = "failed"
 )
 
 // Run triggers.
@@ -41,7 +47,7 @@ type Run struct {
 	AgentID     string
 	PlanVersion int
 	Trigger     string
-	Status      string
+	Status      RunStatus
 	Model       *string
 	Demo        bool
 	// Output is the analysis fields object, or the QC items array.
@@ -49,7 +55,7 @@ type Run struct {
 	Score      *int
 	Passed     *bool
 	Error      *string
-	Usage      Usage
+	Usage      analysis.Usage
 	Requests   int
 	LatencyMs  *int64
 	CreatedAt  time.Time
@@ -58,22 +64,6 @@ type Run struct {
 
 // Terminal reports whether the run has finished, well or not.
 func (r *Run) Terminal() bool { return r.Status == RunSucceeded || r.Status == RunFailed }
-
-// Usage is token usage of one or more LLM requests.
-type Usage struct {
-	Prompt       int `json:"prompt"`
-	Completion   int `json:"completion"`
-	CachedRead   int `json:"cached_read"`
-	CacheCreated int `json:"cache_created"`
-}
-
-// FreshPrompt is the prompt tokens not read from the cache.
-func (u Usage) FreshPrompt() int { return u.Prompt - u.CachedRead }
-
-// Add returns the sum of u and o.
-func (u Usage) Add(o Usage) Usage {
-	return Usage{u.Prompt + o.Prompt, u.Completion + o.Completion, u.CachedRead + o.CachedRead, u.CacheCreated + o.CacheCreated}
-}
 
 const runColumns = `id, call_id, kind, agent_id, plan_version, trigger, status, model, demo, output, score, passed,
 	error, prompt_tokens, completion_tokens, cached_read_tokens, cache_created_tokens, requests, latency_ms,
@@ -180,7 +170,7 @@ func CallRuns(ctx context.Context, db DBTX, callID uuid.UUID) ([]*Run, error) {
 type LLMRequest struct {
 	Purpose string
 	Model   string
-	Usage   Usage
+	Usage   analysis.Usage
 	Latency time.Duration
 	Error   string
 	// MaxTokens is the output budget it was sent with; 0: unknown.
@@ -197,7 +187,7 @@ type LLMRequest struct {
 
 // RunResult is what a finished run stores.
 type RunResult struct {
-	Status  string // RunSucceeded or RunFailed
+	Status  RunStatus // RunSucceeded or RunFailed
 	Model   string
 	Demo    bool
 	Output  any // marshalled to JSON; nil for none
@@ -221,7 +211,7 @@ func RecordRequests(ctx context.Context, db DBTX, run *Run, reqs []LLMRequest) e
 // assignments to the run, with arguments after the 15th) in one statement.
 func recordRequests(ctx context.Context, db DBTX, run *Run, reqs []LLMRequest, set string, setArgs ...any) error {
 	n := len(reqs)
-	var total Usage
+	var total analysis.Usage
 	purposes, models, errs := make([]string, n), make([]string, n), make([]*string, n)
 	prompt, completion, cachedRead, cacheCreated := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 	msec := make([]int64, n)
@@ -263,25 +253,11 @@ func recordRequests(ctx context.Context, db DBTX, run *Run, reqs []LLMRequest, s
 	return nil
 }
 
-// FinishRun stores a run's result. A run that is already terminal is left
-// as it is and FinishRun reports false: a retried job never overwrites a
-// stored result.
-func FinishRun(ctx context.Context, db DBTX, id int64, res RunResult) (bool, error) {
-	args, err := finishArgs(id, res)
-	if err != nil {
-		return false, err
-	}
-	tag, err := db.Exec(ctx, `UPDATE analysis_runs SET `+finishSet+` WHERE `+finishWhere, args...)
-	if err != nil {
-		return false, fmt.Errorf("finish run %d: %w", id, err)
-	}
-	return tag.RowsAffected() == 1, nil
-}
-
-// FinishRunAndGetRuns stores a run's result as FinishRun does and returns
+// FinishRunAndGetRuns stores a run's result and returns
 // the runs with the given ids as GetRuns does, seeing the stored result, in
 // one round trip: the finalization of a call needs both of its runs right
-// after storing one of them.
+// after storing one of them. A run that is already terminal is left as it
+// is: a retried job never overwrites a stored result.
 func FinishRunAndGetRuns(ctx context.Context, db DBTX, id int64, res RunResult, ids ...int64) (map[int64]*Run, error) {
 	args, err := finishArgs(id, res)
 	if err != nil {
@@ -338,14 +314,14 @@ func SetRunWaiting(ctx context.Context, db DBTX, id int64) error {
 }
 
 // CallUsage sums the usage of every LLM request made for the call.
-func CallUsage(ctx context.Context, db DBTX, callID uuid.UUID) (Usage, error) {
-	var u Usage
+func CallUsage(ctx context.Context, db DBTX, callID uuid.UUID) (analysis.Usage, error) {
+	var u analysis.Usage
 	err := db.QueryRow(ctx, `
 		SELECT COALESCE(sum(prompt_tokens), 0), COALESCE(sum(completion_tokens), 0),
 		       COALESCE(sum(cached_read_tokens), 0), COALESCE(sum(cache_created_tokens), 0)
 		FROM llm_requests WHERE call_id = $1`, callID).Scan(&u.Prompt, &u.Completion, &u.CachedRead, &u.CacheCreated)
 	if err != nil {
-		return Usage{}, fmt.Errorf("sum usage of call %s: %w", callID, err)
+		return analysis.Usage{}, fmt.Errorf("sum usage of call %s: %w", callID, err)
 	}
 	return u, nil
 }

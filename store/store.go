@@ -1,13 +1,15 @@
 // Package store is postcall's PostgreSQL store: agents and their versioned
-// plans, calls, analysis and QC runs, and the LLM requests they paid for.
-// Every function takes a DBTX, so that a caller can put a write and the River
-// job it enqueues in one transaction.
+// plans, calls, analysis and QC runs, the LLM requests they paid for,
+// deliveries and their attempts, bulk reanalysis cursors, and the list
+// queries. Every function takes a DBTX, so that a caller can put a write and
+// the River job it enqueues in one transaction. SQL and the typed states of
+// stored rows belong here; decisions about them belong in pipeline or
+// retention, and the JSON a call is shown as in calldoc.
 package store
 
 import (
 	"context"
 	"errors"
-	"sort"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -23,12 +25,3 @@ type DBTX interface {
 // ErrNotFound is returned when a call or agent does not exist (or a call was
 // hard-deleted).
 var ErrNotFound = errors.New("not found")
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}

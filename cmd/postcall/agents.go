@@ -67,12 +67,12 @@ func runAgentsApply(ctx context.Context, e *env, args []string) error {
 			targets = append(targets, agentTarget{p.ID, t})
 		}
 	}
-	a, err := openApp(ctx, e, appOptions{})
+	a, err := openApp(ctx, e, false)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	if !a.cfg.AllowPrivateTargets {
+	if !a.Config.AllowPrivateTargets {
 		warnPrivateTargets(ctx, e, pos[0], targets)
 	}
 	type change struct {
@@ -81,7 +81,7 @@ func runAgentsApply(ctx context.Context, e *env, args []string) error {
 		version int
 	}
 	var changes []change
-	err = pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, a.Pool, func(tx pgx.Tx) error {
 		for i := range plans {
 			what, version, err := store.ApplyPlan(ctx, tx, &plans[i])
 			if err != nil {
@@ -105,12 +105,12 @@ func runAgentsList(ctx context.Context, e *env, args []string) error {
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	a, err := openApp(ctx, e, appOptions{})
+	a, err := openApp(ctx, e, false)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	list, err := store.ListAgents(ctx, a.pool)
+	list, err := store.ListAgents(ctx, a.Pool)
 	if err != nil {
 		return err
 	}

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -29,34 +27,8 @@ func TestWorkerServesAPIAndMetrics(t *testing.T) {
 		"POSTCALL_LOG_LEVEL=info", "POSTCALL_API_TOKEN="+token)
 	require.Zero(t, b.run(t, ctx, "", nil, "agents", "apply", b.file(t, "a.yaml", testAgents)).code)
 
-	workerCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	var stdout, stderr syncBuffer
-	done := make(chan int, 1)
-	go func() {
-		done <- run(workerCtx, []string{"worker"}, &env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, environ: workerEnv})
-	}()
-	addrRE := regexp.MustCompile(`http_addr=(\S+)`)
-	var base string
-	require.Eventually(t, func() bool {
-		if m := addrRE.FindStringSubmatch(stderr.String()); m != nil {
-			base = "http://" + m[1]
-			return true
-		}
-		return false
-	}, 20*time.Second, 20*time.Millisecond, "worker never started: %s", &stderr)
-
-	call := func(method, path, body string) (int, []byte) {
-		req, err := http.NewRequestWithContext(ctx, method, base+path, strings.NewReader(body))
-		require.NoError(t, err)
-		req.Header.Set("Authorization", "Bearer "+token)
-		res, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer res.Body.Close()
-		data, err := io.ReadAll(res.Body)
-		require.NoError(t, err)
-		return res.StatusCode, data
-	}
+	w := startHTTPWorker(t, workerEnv, token)
+	call := func(method, path, body string) (int, []byte) { return w.call(t, method, path, body) }
 
 	status, body := call("POST", "/v1/calls", goodCall)
 	require.Equal(t, http.StatusAccepted, status, "%s", body)
@@ -110,13 +82,7 @@ func TestWorkerServesAPIAndMetrics(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	require.Contains(t, string(body), `"deleted_at":"`)
 
-	stop()
-	select {
-	case code := <-done:
-		require.Equal(t, 0, code, stderr.String())
-		require.NotContains(t, stderr.String(), token, "no token in logs")
-		require.NotContains(t, stderr.String(), "+15550100001", "no phone numbers in logs")
-	case <-time.After(30 * time.Second):
-		t.Fatal("worker did not stop")
-	}
+	w.shutdown(t)
+	require.NotContains(t, w.stderr.String(), token, "no token in logs")
+	require.NotContains(t, w.stderr.String(), "+15550100001", "no phone numbers in logs")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/postcall/postcall/internal/app"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -32,7 +33,7 @@ func runAudit(ctx context.Context, e *env, args []string) error {
 	case *runID != 0 && *callRef != "":
 		return usageErr("audit: give --run or --call, not both")
 	}
-	a, err := openApp(ctx, e, appOptions{})
+	a, err := openApp(ctx, e, false)
 	if err != nil {
 		return err
 	}
@@ -44,7 +45,7 @@ func runAudit(ctx context.Context, e *env, args []string) error {
 	case *runID != 0:
 		return auditRun(ctx, e.stdout, a, *runID, *limit)
 	}
-	runs, err := retention.ListRuns(ctx, a.pool, *limit)
+	runs, err := retention.ListRuns(ctx, a.Pool, *limit)
 	if err != nil {
 		return err
 	}
@@ -69,8 +70,8 @@ func runAudit(ctx context.Context, e *env, args []string) error {
 	return printPending(ctx, e.stdout, a)
 }
 
-func auditRun(ctx context.Context, w io.Writer, a *app, id int64, limit int) error {
-	r, err := retention.GetRun(ctx, a.pool, id)
+func auditRun(ctx context.Context, w io.Writer, a *app.App, id int64, limit int) error {
+	r, err := retention.GetRun(ctx, a.Pool, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return &exitError{code: 1, msg: "not found"}
 	}
@@ -98,7 +99,7 @@ func auditRun(ctx context.Context, w io.Writer, a *app, id int64, limit int) err
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	entries, err := retention.RunAudit(ctx, a.pool, id, limit)
+	entries, err := retention.RunAudit(ctx, a.Pool, id, limit)
 	if err != nil {
 		return err
 	}
@@ -109,12 +110,12 @@ func auditRun(ctx context.Context, w io.Writer, a *app, id int64, limit int) err
 	return nil
 }
 
-func auditCall(ctx context.Context, w io.Writer, a *app, ref string) error {
-	entries, err := retention.CallAudit(ctx, a.pool, ref)
+func auditCall(ctx context.Context, w io.Writer, a *app.App, ref string) error {
+	entries, err := retention.CallAudit(ctx, a.Pool, ref)
 	if err != nil {
 		return err
 	}
-	c, err := store.GetCall(ctx, a.pool, ref)
+	c, err := store.GetCall(ctx, a.Pool, ref)
 	switch {
 	case errors.Is(err, store.ErrNotFound) && len(entries) == 0:
 		return &exitError{code: 1, msg: "not found"}
@@ -163,8 +164,8 @@ func printEntries(w io.Writer, entries []retention.AuditEntry) error {
 	return tw.Flush()
 }
 
-func printPending(ctx context.Context, w io.Writer, a *app) error {
-	p, err := retention.PendingRecordingDeletions(ctx, a.pool)
+func printPending(ctx context.Context, w io.Writer, a *app.App) error {
+	p, err := retention.PendingRecordingDeletions(ctx, a.Pool)
 	if err != nil {
 		return err
 	}

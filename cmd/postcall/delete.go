@@ -33,16 +33,16 @@ func changeDeleted(ctx context.Context, e *env, args []string, name string) erro
 		return usageErr("%s: name exactly one CALL", name)
 	}
 	ref := pos[0]
-	a, err := openApp(ctx, e, appOptions{})
+	a, err := openApp(ctx, e, false)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 	var res *retention.SoftDeleteResult
 	if name == "delete" {
-		res, err = a.retention.Delete(ctx, ref)
+		res, err = a.Retention.Delete(ctx, ref)
 	} else {
-		res, err = a.retention.Restore(ctx, ref)
+		res, err = a.Retention.Restore(ctx, ref)
 	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):

@@ -46,14 +46,14 @@ func runHold(ctx context.Context, e *env, args []string) error {
 			return usageErr("hold %s: --%s is not valid UTF-8 text", sub, f.name)
 		}
 	}
-	a, err := openApp(ctx, e, appOptions{})
+	a, err := openApp(ctx, e, false)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 
 	if sub == "list" {
-		holds, err := retention.ListHolds(ctx, a.pool)
+		holds, err := retention.ListHolds(ctx, a.Pool)
 		if err != nil {
 			return err
 		}
@@ -77,15 +77,15 @@ func runHold(ctx context.Context, e *env, args []string) error {
 	var changed bool
 	switch {
 	case *callRef != "" && sub == "set":
-		changed, err = a.retention.HoldCall(ctx, *callRef, *reason)
+		changed, err = a.Retention.HoldCall(ctx, *callRef, *reason)
 	case *callRef != "":
-		changed, err = a.retention.ReleaseCall(ctx, *callRef)
+		changed, err = a.Retention.ReleaseCall(ctx, *callRef)
 	case sub == "set":
 		target = "agent " + *agentID
-		changed, err = a.retention.HoldAgent(ctx, *agentID, *reason)
+		changed, err = a.Retention.HoldAgent(ctx, *agentID, *reason)
 	default:
 		target = "agent " + *agentID
-		changed, err = a.retention.ReleaseAgent(ctx, *agentID)
+		changed, err = a.Retention.ReleaseAgent(ctx, *agentID)
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		return &exitError{code: 1, msg: "not found"}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/postcall/postcall/internal/app"
 	"io"
 	"os"
 
@@ -39,7 +40,7 @@ func runIngest(ctx context.Context, e *env, args []string) error {
 		defer f.Close()
 		in, name = f, pos[0]
 	}
-	a, err := openApp(ctx, e, appOptions{enqueue: true})
+	a, err := openApp(ctx, e, false)
 	if err != nil {
 		return err
 	}
@@ -141,8 +142,8 @@ func (o *ingestOutcome) summary() string {
 	}
 }
 
-func ingestOne(ctx context.Context, a *app, rec *call.Record) (*ingestOutcome, error) {
-	res, err := a.enqueuer.Ingest(ctx, rec)
+func ingestOne(ctx context.Context, a *app.App, rec *call.Record) (*ingestOutcome, error) {
+	res, err := a.Calls.Ingest(ctx, rec)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,9 @@
 // Command postcall does the work a voice-AI platform needs after every phone
 // call ends: analysis, QC, dispositions, recordings, CRM pushes and
-// retention. Each subcommand lives in its own file with its own flag set;
-// this file only dispatches.
+// retention. Each subcommand lives in its own file with its own flag set,
+// reads the configuration, builds postcall with internal/app and calls the
+// use cases (pipeline.Calls, retention.Service); this file only dispatches.
+// A new command is a new file here; what it does goes in a domain package.
 package main
 
 import (

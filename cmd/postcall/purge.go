@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/postcall/postcall/internal/app"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -36,23 +37,23 @@ func runPurge(ctx context.Context, e *env, args []string) error {
 	case *batchSize < 0:
 		return usageErr("purge: --batch-size must be positive")
 	}
-	a, err := openApp(ctx, e, appOptions{enqueue: true})
+	a, err := openApp(ctx, e, false)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 	if *batchSize > 0 {
-		a.retention.BatchSize = *batchSize
+		a.Retention.BatchSize = *batchSize
 	}
 	if *pause >= 0 {
-		a.retention.Pause = *pause
+		a.Retention.Pause = *pause
 	}
 	opts := retention.RunOptions{DryRun: *dryRun}
 
 	var reports []*retention.Report
 	switch {
 	case *callRef != "":
-		rep, err := a.retention.EraseCall(ctx, *callRef, opts)
+		rep, err := a.Retention.EraseCall(ctx, *callRef, opts)
 		if errors.Is(err, store.ErrNotFound) {
 			return &exitError{code: 1, msg: "not found"}
 		}
@@ -62,7 +63,7 @@ func runPurge(ctx context.Context, e *env, args []string) error {
 		printErasure(e.stdout, rep, "call "+*callRef)
 		reports = append(reports, rep)
 	case *phone != "":
-		rep, err := a.retention.ErasePhone(ctx, *phone, opts)
+		rep, err := a.Retention.ErasePhone(ctx, *phone, opts)
 		if errors.Is(err, retention.ErrInvalidPhone) {
 			return usageErr("purge: --phone %q: %v", *phone, retention.ErrInvalidPhone)
 		}
@@ -73,7 +74,7 @@ func runPurge(ctx context.Context, e *env, args []string) error {
 		reports = append(reports, rep)
 	default:
 		opts.Trigger = retention.TriggerCommand
-		purged, err := a.retention.Purge(ctx, opts)
+		purged, err := a.Retention.Purge(ctx, opts)
 		if purged != nil {
 			printRun(e.stdout, purged)
 			reports = append(reports, purged)
@@ -81,7 +82,7 @@ func runPurge(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		deleted, err := a.retention.HardDelete(ctx, opts)
+		deleted, err := a.Retention.HardDelete(ctx, opts)
 		if deleted != nil {
 			printRun(e.stdout, deleted)
 			reports = append(reports, deleted)
@@ -168,34 +169,34 @@ func statusNote(rep *retention.Report) string {
 // this process has S3_BUCKET, so that the command finishes the job without
 // waiting for a worker; their jobs then find nothing left. Without a bucket
 // the objects wait for a worker that has one.
-func deleteRecordingsNow(ctx context.Context, w io.Writer, a *app, reports []*retention.Report) error {
+func deleteRecordingsNow(ctx context.Context, w io.Writer, a *app.App, reports []*retention.Report) error {
 	var batches []int64
 	for _, rep := range reports {
 		batches = append(batches, rep.Batches...)
 	}
-	if a.recordings != nil && len(batches) > 0 {
+	if a.Recordings != nil && len(batches) > 0 {
 		deleted := 0
 		var failures []string
 		for _, b := range batches {
-			n, err := a.retention.DeleteRecordings(ctx, b)
+			n, err := a.Retention.DeleteRecordings(ctx, b)
 			deleted += n
 			if err != nil {
 				failures = append(failures, err.Error())
 			}
 		}
-		fmt.Fprintf(w, "recordings: %s deleted from bucket %s\n", plural(deleted, "object"), a.recordings.Bucket())
+		fmt.Fprintf(w, "recordings: %s deleted from bucket %s\n", plural(deleted, "object"), a.Recordings.Bucket())
 		if len(failures) > 0 {
 			fmt.Fprintf(w, "recordings: some deletions failed; the worker retries them until the bucket confirms: %s\n",
 				strings.Join(failures, "; "))
 		}
 	}
-	pending, err := retention.PendingRecordingDeletions(ctx, a.pool)
+	pending, err := retention.PendingRecordingDeletions(ctx, a.Pool)
 	if err != nil {
 		return err
 	}
 	if pending.Objects > 0 {
 		note := "a worker deletes them"
-		if a.recordings == nil {
+		if a.Recordings == nil {
 			note = "no S3_BUCKET here: a worker with S3_BUCKET deletes them"
 		}
 		fmt.Fprintf(w, "recordings: %s waiting in the deletion outbox (%s; `postcall audit` shows progress)\n",

@@ -5,15 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/rclone/gofakes3"
-	"github.com/rclone/gofakes3/s3mem"
+	"github.com/postcall/postcall/recording/s3test"
 	"github.com/stretchr/testify/require"
 
 	"github.com/postcall/postcall/internal/dbtest"
@@ -23,7 +21,7 @@ import (
 type retentionCLI struct {
 	environ []string
 	dir     string
-	mem     *s3mem.Backend
+	s3      *s3test.Server
 }
 
 type cliResult struct {
@@ -34,23 +32,18 @@ type cliResult struct {
 func setupRetentionCLI(t *testing.T) *retentionCLI {
 	t.Helper()
 	_, schema := dbtest.Schema(t)
-	mem := s3mem.New()
-	require.NoError(t, mem.CreateBucket(context.Background(), "recordings"))
-	srv := httptest.NewServer(gofakes3.New(mem, gofakes3.WithV4Auth(map[string]string{"AKIDCLI": "cli-secret-key"})).Server())
-	t.Cleanup(srv.Close)
+	srv := s3test.NewServer(t, s3test.Options{AccessKey: "AKIDCLI", SecretKey: "cli-secret-key"})
 	sep := "?"
 	if strings.Contains(dbtest.URL(), "?") {
 		sep = "&"
 	}
 	return &retentionCLI{
-		environ: []string{
-			"DATABASE_URL=" + dbtest.URL() + sep + "search_path=" + schema, "POSTCALL_LOG_LEVEL=warn",
-			"S3_BUCKET=recordings", "S3_ENDPOINT=" + srv.URL, "S3_FORCE_PATH_STYLE=1", "S3_REGION=us-east-1",
-			"AWS_ACCESS_KEY_ID=AKIDCLI", "AWS_SECRET_ACCESS_KEY=cli-secret-key", "POSTCALL_RETENTION_PAUSE=0s",
-			"POSTCALL_DB_MAX_CONNS=6",
-		},
+		environ: append(srv.Env(),
+			"DATABASE_URL="+dbtest.URL()+sep+"search_path="+schema, "POSTCALL_LOG_LEVEL=warn",
+			"POSTCALL_RETENTION_PAUSE=0s", "POSTCALL_DB_MAX_CONNS=6",
+		),
 		dir: t.TempDir(),
-		mem: mem,
+		s3:  srv,
 	}
 }
 
@@ -68,10 +61,7 @@ func (c *retentionCLI) ok(t *testing.T, stdin string, args ...string) string {
 	return res.stdout
 }
 
-func (c *retentionCLI) exists(key string) bool {
-	_, err := c.mem.HeadObject(context.Background(), "recordings", key)
-	return err == nil
-}
+func (c *retentionCLI) exists(t *testing.T, key string) bool { return c.s3.Exists(t, key) }
 
 // TestRetentionCommands drives delete, restore, hold, purge (dry run,
 // policy, erasure by call and by phone) and audit, as an operator would.
@@ -92,8 +82,7 @@ retention: {purge_after_days: 1, hard_delete_after_days: 0}
 		{"r-held", old, "+15550123003"}, {"r-gone", fresh, "+15550123004"},
 	} {
 		key := "rec/" + r.id + ".wav"
-		_, err := c.mem.PutObject(context.Background(), "recordings", key, map[string]string{}, strings.NewReader("audio"), 5)
-		require.NoError(t, err)
+		c.s3.Put(t, key, "audio")
 		lines = append(lines, fmt.Sprintf(`{"call_id":%q,"agent_id":"ret","ended_at":%q,"ended_reason":"voicemail",`+
 			`"phone_number":%q,"customer_name":"Pat Doe","recording_key":%q,"transcript":[{"role":"user","text":"secret words"}]}`,
 			r.id, r.ended, r.phone, key))
@@ -114,16 +103,16 @@ retention: {purge_after_days: 1, hard_delete_after_days: 0}
 	dry := c.ok(t, "", "purge", "--dry-run")
 	require.Contains(t, dry, "purge (dry run: nothing changed), run 1: 1 call would be purged, 1 call on legal hold skipped")
 	require.Contains(t, dry, "hard delete (dry run: nothing changed), run 2: 1 call would be hard-deleted")
-	require.True(t, c.exists("rec/r-old.wav"))
+	require.True(t, c.exists(t, "rec/r-old.wav"))
 
 	out := c.ok(t, "", "purge")
 	require.Contains(t, out, "purge, run 3: 1 call purged, 1 call on legal hold skipped, 1 recording object queued for deletion")
 	require.Contains(t, out, "ret  after 1 days (plan)")
 	require.Contains(t, out, "hard delete, run 4: 1 call hard-deleted")
 	require.Contains(t, out, "recordings: 2 objects deleted from bucket recordings")
-	require.False(t, c.exists("rec/r-old.wav"))
-	require.False(t, c.exists("rec/r-gone.wav"))
-	require.True(t, c.exists("rec/r-held.wav"))
+	require.False(t, c.exists(t, "rec/r-old.wav"))
+	require.False(t, c.exists(t, "rec/r-gone.wav"))
+	require.True(t, c.exists(t, "rec/r-held.wav"))
 
 	res = c.run(t, "", "show", "r-gone")
 	require.Equal(t, 1, res.code, "a hard-deleted call is not found")
@@ -146,7 +135,7 @@ retention: {purge_after_days: 1, hard_delete_after_days: 0}
 	require.Equal(t, 1, res.code)
 	require.Contains(t, res.stderr, "not found")
 	require.Contains(t, c.ok(t, "", "purge", "--phone", "+1 555 012 3002"), "erasure request, run 8 (phone number): 1 call purged")
-	require.False(t, c.exists("rec/r-fresh.wav"))
+	require.False(t, c.exists(t, "rec/r-fresh.wav"))
 	res = c.run(t, "", "purge", "--phone", "call me")
 	require.Equal(t, 2, res.code)
 

@@ -47,7 +47,7 @@ func runReanalyze(ctx context.Context, e *env, args []string) error {
 	default:
 		return usageErr("reanalyze: --kind %q must be analysis, qc or all", *kind)
 	}
-	a, err := openApp(ctx, e, appOptions{enqueue: true})
+	a, err := openApp(ctx, e, false)
 	if err != nil {
 		return err
 	}
@@ -61,13 +61,13 @@ func runReanalyze(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		return reanalyzeBulk(ctx, e, a, bulkRequest{agentID: *agentID, since: since, until: until, kindName: *kind, kinds: kinds, wait: *wait})
+		return reanalyzeBulk(ctx, e, a, pipeline.BulkRequest{AgentID: *agentID, Since: since, Until: until, KindName: *kind, Kinds: kinds}, *wait)
 	}
 
 	failed := false
 	var enqueued []string
 	for _, ref := range pos {
-		res, err := a.enqueuer.Reanalyze(ctx, ref, kinds)
+		res, err := a.Calls.Reanalyze(ctx, ref, kinds)
 		if err != nil {
 			failed = true
 			if errors.Is(err, store.ErrNotFound) {
@@ -86,14 +86,14 @@ func runReanalyze(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	if *wait {
-		if !a.cfg.LLM.Configured() && !a.cfg.LLM.Demo && len(enqueued) > 0 {
+		if !a.Config.LLM.Configured() && !a.Config.LLM.Demo && len(enqueued) > 0 {
 			// Only the worker's environment decides; this one may differ.
 			fmt.Fprintln(e.stderr, "note: no LLM endpoint is configured here; if the worker has none either, the runs wait until one is configured")
 		}
 		waitCtx, cancel := context.WithTimeout(ctx, *timeout)
 		defer cancel()
 		for _, id := range enqueued {
-			c, err := waitDone(waitCtx, a.pool, id)
+			c, err := waitDone(waitCtx, a.Pool, id)
 			if err != nil {
 				return fmt.Errorf("wait for %s: %w", id, err)
 			}
@@ -102,7 +102,7 @@ func runReanalyze(ctx context.Context, e *env, args []string) error {
 			}
 			if c.State == store.StateFailed {
 				failed = true
-				why, err := runFailures(ctx, a.pool, c)
+				why, err := runFailures(ctx, a.Pool, c)
 				if err != nil {
 					return err
 				}

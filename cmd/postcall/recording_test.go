@@ -7,13 +7,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/rclone/gofakes3"
-	"github.com/rclone/gofakes3/s3mem"
+	"github.com/postcall/postcall/recording/s3test"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/stretchr/testify/require"
 )
@@ -27,13 +25,9 @@ func TestShowSignsRecordingAndDeliveryIsVisible(t *testing.T) {
 	ctx := context.Background()
 	b := setup(t)
 
-	mem := s3mem.New()
-	require.NoError(t, mem.CreateBucket(ctx, "recordings"))
+	s3 := s3test.NewServer(t, s3test.Options{AccessKey: "AKIDTEST", SecretKey: "secret-test-key"})
 	const audio = "RIFF fake wav"
-	_, err := mem.PutObject(ctx, "recordings", "rec/c-9.wav", map[string]string{}, strings.NewReader(audio), int64(len(audio)))
-	require.NoError(t, err)
-	s3srv := httptest.NewServer(gofakes3.New(mem, gofakes3.WithV4Auth(map[string]string{"AKIDTEST": "secret-test-key"})).Server())
-	t.Cleanup(s3srv.Close)
+	s3.Put(t, "rec/c-9.wav", audio)
 
 	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	wh, err := standardwebhooks.NewWebhook(secret)
@@ -51,11 +45,9 @@ func TestShowSignsRecordingAndDeliveryIsVisible(t *testing.T) {
 	}))
 	t.Cleanup(receiver.Close)
 
-	s3Env := []string{
-		"S3_BUCKET=recordings", "S3_ENDPOINT=" + s3srv.URL, "S3_FORCE_PATH_STYLE=1", "S3_REGION=us-east-1",
-		"AWS_ACCESS_KEY_ID=AKIDTEST", "AWS_SECRET_ACCESS_KEY=secret-test-key", "POSTCALL_RECORDING_URL_TTL=10m",
+	s3Env := append(s3.Env(), "POSTCALL_RECORDING_URL_TTL=10m",
 		"POSTCALL_ALLOW_PRIVATE_TARGETS=1", "POSTCALL_HTTP_ADDR=127.0.0.1:0", "POSTCALL_LOG_LEVEL=info",
-	}
+	)
 	agents := fmt.Sprintf(`
 id: vm
 integrations:

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/postcall/postcall/store"
 )
 
@@ -22,29 +20,19 @@ func runRedeliver(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 1 {
 		return usageErr("redeliver: name exactly one CALL")
 	}
-	a, err := openApp(ctx, e, appOptions{enqueue: true})
+	a, err := openApp(ctx, e, false)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	c, err := store.GetCall(ctx, a.pool, pos[0])
+	c, err := a.Calls.Find(ctx, pos[0])
 	if errors.Is(err, store.ErrNotFound) {
 		return &exitError{code: 1, msg: "not found"}
 	}
 	if err != nil {
 		return err
 	}
-	var ids []string
-	err = pgx.BeginFunc(ctx, a.pool, func(tx pgx.Tx) error {
-		ids, err = a.pipeline.Deliveries.Redeliver(ctx, tx, c.ID, *name)
-		if err != nil {
-			return err
-		}
-		if len(ids) == 0 {
-			return nil
-		}
-		return a.pipeline.EnqueueDeliveries(ctx, tx, ids)
-	})
+	ids, err := a.Calls.Redeliver(ctx, c, *name)
 	if err != nil {
 		return fmt.Errorf("redeliver %s: %w", pos[0], err)
 	}

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/postcall/postcall/internal/app"
 	"io"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/postcall/postcall/calldoc"
 	"github.com/postcall/postcall/store"
 )
 
@@ -27,12 +29,12 @@ func runShow(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 1 {
 		return usageErr("show: name exactly one CALL")
 	}
-	a, err := openApp(ctx, e, appOptions{})
+	a, err := openApp(ctx, e, false)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	c, err := store.GetCall(ctx, a.pool, pos[0])
+	c, err := a.Calls.Find(ctx, pos[0])
 	if errors.Is(err, store.ErrNotFound) {
 		return &exitError{code: 1, msg: "not found"}
 	}
@@ -40,7 +42,7 @@ func runShow(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if *asJSON {
-		doc, err := store.BuildDocument(ctx, a.pool, c, a.documentOptions())
+		doc, err := a.Calls.Document(ctx, c)
 		if err != nil {
 			return err
 		}
@@ -51,8 +53,8 @@ func runShow(ctx context.Context, e *env, args []string) error {
 
 // printCall writes the human summary of a call: the outcome first, then the
 // facts, then the runs.
-func printCall(ctx context.Context, w io.Writer, a *app, c *store.Call) error {
-	doc, err := store.BuildDocument(ctx, a.pool, c, a.documentOptions())
+func printCall(ctx context.Context, w io.Writer, a *app.App, c *store.Call) error {
+	doc, err := a.Calls.Document(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -61,7 +63,7 @@ func printCall(ctx context.Context, w io.Writer, a *app, c *store.Call) error {
 	row("id", doc.ID)
 	row("call_id", doc.CallID)
 	row("agent", fmt.Sprintf("%s (plan v%s)", doc.AgentID, str(doc.PlanVersion)))
-	row("state", doc.State+stateNote(doc))
+	row("state", string(doc.State)+stateNote(doc))
 	if doc.Demo {
 		row("DEMO", "results below come from the built-in demo model, not a real LLM")
 	}
@@ -141,7 +143,7 @@ func printCall(ctx context.Context, w io.Writer, a *app, c *store.Call) error {
 	return tw.Flush()
 }
 
-func stateNote(doc *store.Document) string {
+func stateNote(doc *calldoc.Document) string {
 	switch {
 	case doc.State == store.StateFailed:
 		return " (finished, but a run failed: see analysis/qc below; `postcall reanalyze` retries)"
@@ -154,8 +156,8 @@ func stateNote(doc *store.Document) string {
 	}
 }
 
-func runLine(status string, model *string, demo bool, errMsg *string) string {
-	s := status
+func runLine(status store.RunStatus, model *string, demo bool, errMsg *string) string {
+	s := string(status)
 	if model != nil {
 		s += " by " + *model
 	}

@@ -11,8 +11,6 @@ import (
 
 	"github.com/postcall/postcall/api"
 	"github.com/postcall/postcall/jobs"
-	"github.com/postcall/postcall/metrics"
-	"github.com/postcall/postcall/retention"
 )
 
 // runWorker runs the River client (every queue) and the HTTP server until
@@ -24,94 +22,70 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	a, err := openApp(ctx, e, appOptions{work: true})
+	a, err := openApp(ctx, e, true)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 	if *addr == "" {
-		*addr = a.cfg.HTTPAddr
+		*addr = a.Config.HTTPAddr
 	}
 	switch {
-	case a.cfg.LLM.Configured():
-		a.log.Info("LLM endpoint configured", slog.String("base_url", a.cfg.LLM.BaseURL), slog.String("default_model", a.cfg.LLM.Model))
-	case a.cfg.LLM.Demo:
-		a.log.Warn("no LLM endpoint: the DEMO model answers, and its output is labelled demo everywhere")
+	case a.Config.LLM.Configured():
+		a.Log.Info("LLM endpoint configured", slog.String("base_url", a.Config.LLM.BaseURL), slog.String("default_model", a.Config.LLM.Model))
+	case a.Config.LLM.Demo:
+		a.Log.Warn("no LLM endpoint: the DEMO model answers, and its output is labelled demo everywhere")
 	default:
-		a.log.Warn("no LLM endpoint configured: calls that need the model wait (state waiting_llm) until one is; auto dispositions still complete")
+		a.Log.Warn("no LLM endpoint configured: calls that need the model wait (state waiting_llm) until one is; auto dispositions still complete")
 	}
-	if a.cfg.S3.URLTTLClamped {
-		a.log.Warn("POSTCALL_RECORDING_URL_TTL above 7 days (the SigV4 maximum); clamped to 7 days")
+	if a.Config.S3.URLTTLClamped {
+		a.Log.Warn("POSTCALL_RECORDING_URL_TTL above 7 days (the SigV4 maximum); clamped to 7 days")
 	}
-	a.log.Info("retention scheduled", slog.String("purge_schedule", a.cfg.PurgeSchedule),
-		slog.String("retention_schedule", a.cfg.RetentionSchedule), slog.Int("purge_after_days", a.cfg.PurgeAfterDays),
-		slog.Int("hard_delete_after_days", a.cfg.HardDeleteAfterDays))
-	if a.recordings == nil {
-		a.log.Warn("no S3_BUCKET: recording objects of purged and deleted calls wait in the deletion outbox until a worker with S3_BUCKET runs")
+	a.Log.Info("retention scheduled", slog.String("purge_schedule", a.Config.PurgeSchedule),
+		slog.String("retention_schedule", a.Config.RetentionSchedule), slog.Int("purge_after_days", a.Config.PurgeAfterDays),
+		slog.Int("hard_delete_after_days", a.Config.HardDeleteAfterDays))
+	if a.Recordings == nil {
+		a.Log.Warn("no S3_BUCKET: recording objects of purged and deleted calls wait in the deletion outbox until a worker with S3_BUCKET runs")
 	}
-	if a.cfg.APIToken == "" {
-		a.log.Warn("no POSTCALL_API_TOKEN: the /v1 API and /metrics answer 401; health, readiness and recording links still work")
+	if a.Config.APIToken == "" {
+		a.Log.Warn("no POSTCALL_API_TOKEN: the /v1 API and /metrics answer 401; health, readiness and recording links still work")
 	}
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *addr, err)
 	}
-	server := &api.Server{
-		Pool: a.pool, Token: a.cfg.APIToken, Enqueuer: a.enqueuer, Metrics: metrics.Handler(a.registry, a.log),
-		Links: a.links, Recordings: a.recordings, Retention: apiRetention{a.retention}, Logger: a.log,
-	}
-	srv := api.NewHTTPServer(server.Handler(), api.HTTPServerConfig{})
+	srv := api.NewHTTPServer(a.Handler(), api.HTTPServerConfig{})
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(ln) }()
 
 	// Job outcomes come from River's event stream of this client.
-	stopWatching := jobs.WatchJobs(a.river, func(ev jobs.JobEvent) {
-		a.metrics.ObserveJob(ev)
-		jobs.LogFailure(ctx, a.log, ev)
+	stopWatching := jobs.WatchJobs(a.River, func(ev jobs.JobEvent) {
+		a.Metrics.ObserveJob(ev)
+		jobs.LogFailure(ctx, a.Log, ev)
 	})
 	defer stopWatching()
 
-	if err := a.river.Start(ctx); err != nil {
+	if err := a.River.Start(ctx); err != nil {
 		_ = srv.Close()
 		return fmt.Errorf("start River client: %w", err)
 	}
-	a.log.Info("worker started", slog.String("http_addr", ln.Addr().String()))
+	a.Log.Info("worker started", slog.String("http_addr", ln.Addr().String()))
 
 	select {
 	case <-ctx.Done():
 	case err := <-httpDone:
 		if !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error("HTTP server stopped", slog.String("error", err.Error()))
+			a.Log.Error("HTTP server stopped", slog.String("error", err.Error()))
 		}
 	}
-	a.log.Info("stopping: draining running jobs", slog.Duration("soft_stop_timeout", a.cfg.ShutdownTimeout))
-	stopCtx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout+10*time.Second)
+	a.Log.Info("stopping: draining running jobs", slog.Duration("soft_stop_timeout", a.Config.ShutdownTimeout))
+	stopCtx, cancel := context.WithTimeout(context.Background(), a.Config.ShutdownTimeout+10*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(stopCtx)
-	if err := a.river.Stop(stopCtx); err != nil {
+	if err := a.River.Stop(stopCtx); err != nil {
 		return fmt.Errorf("stop River client: %w", err)
 	}
-	a.log.Info("worker stopped")
-	return nil
-}
-
-// apiRetention adapts the retention service to the HTTP API's soft delete
-// and erasure routes.
-type apiRetention struct{ s *retention.Service }
-
-func (r apiRetention) SoftDelete(ctx context.Context, ref string) error {
-	_, err := r.s.Delete(ctx, ref)
-	return err
-}
-
-func (r apiRetention) Erase(ctx context.Context, ref string) error {
-	rep, err := r.s.EraseCall(ctx, ref, retention.RunOptions{Trigger: retention.TriggerRequest})
-	if err != nil {
-		return err
-	}
-	if rep.SkippedHold > 0 {
-		return fmt.Errorf("%w: the call is on legal hold; its personal data is kept until the hold is released", api.ErrConflict)
-	}
+	a.Log.Info("worker stopped")
 	return nil
 }

@@ -1,0 +1,325 @@
+// Package calldoc is the call document, the JSON contract of one call
+// (`postcall show --json`, GET /v1/calls/{id}): its keys, how each is
+// derived from the stored call, its runs and deliveries, and how keys the
+// platform sent that postcall does not model are kept. A new key of the
+// contract goes here (and, when it is stored, in store and call).
+package calldoc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/postcall/postcall/analysis"
+	"github.com/postcall/postcall/call"
+	"github.com/postcall/postcall/recording"
+	"github.com/postcall/postcall/redact"
+	"github.com/postcall/postcall/store"
+)
+
+// Document is the call document of the contract (`show --json`,
+// GET /v1/calls/{id}): snake_case keys, null where a value is absent or
+// purged. Keys the platform sent that postcall does not model are added at
+// the top level by MarshalJSON, so that nothing it sent is dropped.
+type Document struct {
+	ID                uuid.UUID       `json:"id"`
+	CallID            string          `json:"call_id"`
+	AgentID           string          `json:"agent_id"`
+	Direction         *string         `json:"direction"`
+	Status            *string         `json:"status"`
+	EndedReason       *string         `json:"ended_reason"`
+	EndedReasonLabel  string          `json:"ended_reason_label"`
+	DisconnectedBy    *string         `json:"disconnected_by"`
+	Duration          *float64        `json:"duration"`
+	State             store.CallState `json:"state"`
+	Done              bool            `json:"done"`
+	GeneralSuccess    *bool           `json:"general_success"`
+	Disposition       *string         `json:"disposition"`
+	DispositionSource *string         `json:"disposition_source"`
+	DispositionReason *string         `json:"disposition_reason"`
+	CallSummary       *string         `json:"call_summary"`
+	FinalScore        *int            `json:"final_score"`
+	// Demo is true when any current result came from the built-in demo
+	// model, not a real LLM: the disposition, summary and score are then
+	// demo output too.
+	Demo         bool          `json:"demo"`
+	Analysis     *Analysis     `json:"analysis"`
+	QC           *QC           `json:"qc"`
+	Tokens       Tokens        `json:"tokens"`
+	Integrations []Integration `json:"integrations"`
+	Recording    *Recording    `json:"recording"`
+	Transcript   []call.Turn   `json:"transcript"`
+	// Redaction counts, per entity the agent's plan listed at ingest, what
+	// was replaced by placeholders in the transcript; null when the plan
+	// redacted nothing. Never a value.
+	Redaction       redact.Counts   `json:"redaction"`
+	PhoneNumber     *string         `json:"phone_number"`
+	CustomerName    *string         `json:"customer_name"`
+	CustomerRequest *string         `json:"customer_request"`
+	Source          *string         `json:"source"`
+	CampaignID      *string         `json:"campaign_id"`
+	IsTest          bool            `json:"is_test"`
+	Carrier         *string         `json:"carrier"`
+	DID             *string         `json:"did"`
+	StartedAt       *time.Time      `json:"started_at"`
+	AnsweredAt      *time.Time      `json:"answered_at"`
+	EndedAt         time.Time       `json:"ended_at"`
+	RingMs          *int64          `json:"ring_ms"`
+	HoldMs          *int64          `json:"hold_ms"`
+	TalkMs          *int64          `json:"talk_ms"`
+	ContactData     json.RawMessage `json:"contact_data"`
+	FunctionOutput  json.RawMessage `json:"function_output"`
+	PlanVersion     *int            `json:"plan_version"`
+	Runs            []Run           `json:"runs"`
+	IsPurged        bool            `json:"is_purged"`
+	PurgedAt        *time.Time      `json:"purged_at"`
+	DeletedAt       *time.Time      `json:"deleted_at"`
+	CreatedAt       time.Time       `json:"created_at"`
+	UpdatedAt       time.Time       `json:"updated_at"`
+
+	extra map[string]json.RawMessage
+}
+
+// Analysis is the current analysis run.
+type Analysis struct {
+	Fields      json.RawMessage `json:"fields"`
+	Model       *string         `json:"model"`
+	PlanVersion int             `json:"plan_version"`
+	Status      store.RunStatus `json:"status"`
+	Error       *string         `json:"error"`
+	// Demo marks output of the built-in demo model, not of a real LLM.
+	Demo bool `json:"demo"`
+}
+
+// QC is the current QC run.
+type QC struct {
+	Items       json.RawMessage `json:"items"`
+	Score       *int            `json:"score"`
+	Passed      *bool           `json:"passed"`
+	Model       *string         `json:"model"`
+	PlanVersion int             `json:"plan_version"`
+	Status      store.RunStatus `json:"status"`
+	Error       *string         `json:"error"`
+	Demo        bool            `json:"demo"`
+}
+
+// Tokens is the token usage of a run or of all the call's post-call LLM
+// requests, with the prompt tokens not read from the cache.
+type Tokens struct {
+	analysis.Usage
+	FreshPrompt int `json:"fresh_prompt"`
+}
+
+// Recording is the call's recording with a freshly signed URL.
+type Recording struct {
+	Key       string     `json:"key"`
+	URL       *string    `json:"url"`
+	ExpiresAt *time.Time `json:"expires_at"`
+}
+
+// Run is one run in the call's history.
+type Run struct {
+	ID          int64           `json:"id"`
+	Kind        string          `json:"kind"`
+	PlanVersion int             `json:"plan_version"`
+	Trigger     string          `json:"trigger"`
+	Status      store.RunStatus `json:"status"`
+	Model       *string         `json:"model"`
+	Demo        bool            `json:"demo"`
+	Score       *int            `json:"score,omitempty"`
+	Error       *string         `json:"error"`
+	Tokens      Tokens          `json:"tokens"`
+	Requests    int             `json:"requests"`
+	LatencyMs   *int64          `json:"latency_ms"`
+	CreatedAt   time.Time       `json:"created_at"`
+	FinishedAt  *time.Time      `json:"finished_at"`
+	// LLMRequests are the run's requests in order: output budget, finish
+	// reason, service tier (a cut-off answer sent again with the full
+	// budget, a flex request served at the default tier show here).
+	LLMRequests []store.RequestDoc `json:"llm_requests"`
+}
+
+// Integration is one delivery of the call to an integration, with its
+// attempt log.
+type Integration struct {
+	Name           string                  `json:"name"`
+	Type           string                  `json:"type"`
+	Status         store.DeliveryStatus    `json:"status"`
+	Attempts       int                     `json:"attempts"`
+	LastStatusCode *int                    `json:"last_status_code"`
+	LastError      *string                 `json:"last_error"`
+	DeliveredAt    *time.Time              `json:"delivered_at"`
+	NextAttemptAt  *time.Time              `json:"next_attempt_at"`
+	WebhookID      string                  `json:"webhook_id"`
+	ExternalID     *string                 `json:"external_id"`
+	Log            []store.DeliveryAttempt `json:"log"`
+}
+
+// Signer signs a recording key into a short-lived URL; *recording.Store is
+// one.
+type Signer interface {
+	Sign(ctx context.Context, key string) (recording.SignedURL, error)
+}
+
+// Options supply what the store does not hold.
+type Options struct {
+	// Signer signs the recording URL; nil leaves url and expires_at null.
+	Signer Signer
+}
+
+// SignWith signs recording URLs with rec; nil rec signs none.
+func SignWith(rec *recording.Store) Options {
+	if rec == nil {
+		return Options{}
+	}
+	return Options{Signer: rec}
+}
+
+// Build assembles the call document of c.
+func Build(ctx context.Context, db store.DBTX, c *store.Call, opts Options) (*Document, error) {
+	r := &c.Record
+	reason := call.LookupReason(r.EndedReason)
+	d := &Document{
+		ID: c.ID, CallID: r.CallID, AgentID: r.AgentID,
+		Direction: null(r.Direction), Status: null(call.DeriveStatus(r)), EndedReason: null(r.EndedReason),
+		EndedReasonLabel: reason.Label, DisconnectedBy: null(call.DisconnectedBy(r)), Duration: r.Duration,
+		State: c.State, Done: c.Done, GeneralSuccess: c.GeneralSuccess, Disposition: c.Disposition,
+		DispositionSource: c.DispositionSource, DispositionReason: c.AutoReason, CallSummary: c.CallSummary,
+		FinalScore: c.FinalScore, Integrations: []Integration{}, Transcript: r.Transcript,
+		PhoneNumber: null(r.PhoneNumber), CustomerName: null(r.CustomerName), CustomerRequest: null(r.CustomerRequest),
+		Source: null(r.Source), CampaignID: null(r.CampaignID), IsTest: r.IsTest, Carrier: null(r.Carrier),
+		DID: null(r.DID), StartedAt: r.StartedAt, AnsweredAt: r.AnsweredAt, EndedAt: r.EndedAt,
+		RingMs: r.RingMs, HoldMs: r.HoldMs, TalkMs: r.TalkMs,
+		ContactData: rawOrNull(r.ContactData), FunctionOutput: rawOrNull(r.FunctionOutput),
+		PlanVersion: c.PlanVersion, Runs: []Run{},
+		IsPurged: c.IsPurged, PurgedAt: c.PurgedAt, DeletedAt: c.DeletedAt, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
+		extra: r.Extra,
+	}
+
+	runs, err := store.CallRuns(ctx, db, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	requests, err := store.CallRequests(ctx, db, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, run := range runs {
+		llmRequests := requests[run.ID]
+		if llmRequests == nil {
+			llmRequests = []store.RequestDoc{} // the document says [], not null
+		}
+		d.Runs = append(d.Runs, Run{
+			ID: run.ID, Kind: run.Kind, PlanVersion: run.PlanVersion, Trigger: run.Trigger, Status: run.Status,
+			Model: run.Model, Demo: run.Demo, Score: run.Score, Error: run.Error, Tokens: tokens(run.Usage),
+			Requests: run.Requests, LatencyMs: run.LatencyMs, CreatedAt: run.CreatedAt, FinishedAt: run.FinishedAt,
+			LLMRequests: llmRequests,
+		})
+		switch {
+		case c.AnalysisRunID != nil && run.ID == *c.AnalysisRunID:
+			d.Demo = d.Demo || run.Demo
+			d.Analysis = &Analysis{
+				Fields: rawOrNull(run.Output), Model: run.Model, PlanVersion: run.PlanVersion, Status: run.Status,
+				Error: run.Error, Demo: run.Demo,
+			}
+		case c.QCRunID != nil && run.ID == *c.QCRunID:
+			d.Demo = d.Demo || run.Demo
+			d.QC = &QC{
+				Items: rawOrNull(run.Output), Score: run.Score, Passed: run.Passed, Model: run.Model,
+				PlanVersion: run.PlanVersion, Status: run.Status, Error: run.Error, Demo: run.Demo,
+			}
+		}
+	}
+	if d.Redaction, err = store.CallRedaction(ctx, db, c.ID); err != nil {
+		return nil, err
+	}
+	usage, err := store.CallUsage(ctx, db, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	d.Tokens = tokens(usage)
+
+	if r.RecordingKey != "" && !c.IsPurged {
+		d.Recording = &Recording{Key: r.RecordingKey}
+		if opts.Signer != nil {
+			signed, err := opts.Signer.Sign(ctx, r.RecordingKey)
+			if err != nil {
+				return nil, fmt.Errorf("call %s: %w", c.ID, err)
+			}
+			d.Recording.URL, d.Recording.ExpiresAt = &signed.URL, &signed.ExpiresAt
+		}
+	}
+	deliveries, err := store.CallDeliveries(ctx, db, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, del := range deliveries {
+		log, err := store.DeliveryAttempts(ctx, db, del.ID)
+		if err != nil {
+			return nil, err
+		}
+		d.Integrations = append(d.Integrations, Integration{
+			Name: del.Integration, Type: del.Type, Status: del.Status, Attempts: del.Attempts,
+			LastStatusCode: del.LastStatusCode, LastError: del.LastError, DeliveredAt: del.DeliveredAt,
+			NextAttemptAt: del.NextAttemptAt, WebhookID: del.ID, ExternalID: del.ExternalID, Log: log,
+		})
+	}
+	return d, nil
+}
+
+func tokens(u analysis.Usage) Tokens {
+	return Tokens{Usage: u, FreshPrompt: u.FreshPrompt()}
+}
+
+func rawOrNull(m json.RawMessage) json.RawMessage {
+	if len(m) == 0 {
+		return json.RawMessage("null")
+	}
+	return m
+}
+
+// MarshalJSON writes the document and, after its own keys, every key of
+// the original record postcall does not model (tool_calls, events, keys it
+// does not know), unless a document key of the same name exists.
+func (d *Document) MarshalJSON() ([]byte, error) {
+	type plain Document
+	base, err := json.Marshal((*plain)(d))
+	if err != nil {
+		return nil, err
+	}
+	if len(d.extra) == 0 {
+		return base, nil
+	}
+	var own map[string]json.RawMessage
+	if err := json.Unmarshal(base, &own); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	buf.Write(bytes.TrimSuffix(bytes.TrimSpace(base), []byte("}")))
+	for _, k := range slices.Sorted(maps.Keys(d.extra)) {
+		if _, taken := own[k]; taken {
+			continue
+		}
+		key, _ := json.Marshal(k)
+		buf.WriteByte(',')
+		buf.Write(key)
+		buf.WriteByte(':')
+		buf.Write(d.extra[k])
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+// null is nil for an absent (empty) value.
+func null(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
