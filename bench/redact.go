@@ -11,7 +11,7 @@ import (
 	"github.com/postcall/postcall/redact"
 )
 
-// speechWordsPerMinute is a brisk phone redactConversation, both speakers.
+// speechWordsPerMinute is a brisk phone conversation, both speakers.
 const speechWordsPerMinute = 160
 
 // redactConversation is the material of the benchmark's transcript: a support
@@ -33,7 +33,7 @@ var redactConversation = []call.Turn{
 	{Role: call.RoleAgent, Text: "Thank you for being with us. You'll get an email within 24 hours. Have a good one."},
 }
 
-// tenMinuteTranscript repeats the redactConversation until it holds ten minutes
+// tenMinuteTranscript repeats redactConversation until it holds ten minutes
 // of speech.
 func tenMinuteTranscript() []call.Turn {
 	var turns []call.Turn

@@ -83,12 +83,12 @@ func ratio(a, b int) float64 {
 }
 
 // corpora are the labelled files: corpus.txt, on which the detectors were
-// tuned, and heldout.txt, written afterwards.
+// tuned, and heldout.txt and heldout2.txt, written afterwards.
 var corpora = []string{"testdata/corpus.txt", "testdata/heldout.txt", "testdata/heldout2.txt"}
 
 // TestCorpusQuality measures recall and precision per entity on the
 // labelled corpora and fails below the targets: recall 0.98 for cards and
-// SSNs, 0.95 for the rest, precision 0.95 for all, on both files together.
+// SSNs, 0.95 for the rest, precision 0.95 for all, on the files together.
 // A labelled piece counts as found only when every letter and digit of it
 // is redacted as its type, so a number redacted in part is a miss. Run
 // with -v for the table README quotes.

@@ -10,6 +10,12 @@ func (s *scan) monthDates(from, to int, expiry bool) {
 		if t.claimed || t.kind != tokWord || t.info.month == 0 {
 			continue
 		}
+		turn := int(t.turn)
+		if expiry && !s.cardRecent(turn) {
+			// The second pass only looks for a card's expiry: without a
+			// card before it, the date is not parsed again.
+			continue
+		}
 		// "may" and "march" are also plain words: a month needs a day or a
 		// year next to it, which the parse below demands.
 		first, last, day, hasYear := s.dateAround(k, to)
@@ -21,7 +27,6 @@ func (s *scan) monthDates(from, to int, expiry bool) {
 			continue
 		}
 		c := s.contextOf(first, last)
-		turn := int(s.toks[k].turn)
 		switch {
 		case !expiry && (c.has(ctxDOB) || s.birthRepeated(turn, monthDay{int(t.info.month), day})):
 			s.claim(first, last, DateOfBirth, true)
@@ -29,7 +34,7 @@ func (s *scan) monthDates(from, to int, expiry bool) {
 				s.birth = birth{turn: int(s.toks[last].turn), date: monthDay{int(t.info.month), day}}
 			}
 			k = last
-		case expiry && c.wide&ctxExpiry != 0 && s.cardRecent(turn):
+		case expiry && c.wide&ctxExpiry != 0:
 			s.claim(first, last, CreditCard, false)
 			k = last
 		}

@@ -115,7 +115,7 @@ func (s *scan) domain(i, to int) (last int, ok bool) {
 		if n >= to {
 			return last, ok
 		}
-		if _, isDotTLD := dotTLD[s.toks[n].text]; isDotTLD && !s.toks[n].claimed {
+		if dotTLD[s.toks[n].text] && !s.toks[n].claimed {
 			return n, true // "example dotcom"
 		}
 		if !isConnector(&s.toks[n]) {

@@ -10,7 +10,6 @@ package redact
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -125,7 +124,8 @@ func plural(n int, one, many string) string {
 type Counts map[Entity]int
 
 // MarshalJSON writes the counts in the order of Entities (jsonb does not
-// keep an object's key order); nil counts are null.
+// keep an object's key order); nil counts are null. encoding/json's own
+// decoding of a map reads them back.
 func (c Counts) MarshalJSON() ([]byte, error) {
 	if c == nil {
 		return []byte("null"), nil
@@ -149,14 +149,4 @@ func (c Counts) MarshalJSON() ([]byte, error) {
 	}
 	b.WriteByte('}')
 	return b.Bytes(), nil
-}
-
-// UnmarshalJSON reads counts as MarshalJSON writes them.
-func (c *Counts) UnmarshalJSON(data []byte) error {
-	var m map[Entity]int
-	if err := json.Unmarshal(data, &m); err != nil {
-		return err
-	}
-	*c = m
-	return nil
 }

@@ -24,7 +24,7 @@ type run struct {
 func (r *run) first() int { return r.items[0].first }
 func (r *run) last() int  { return r.items[len(r.items)-1].last }
 
-// digitCount is the number of digits of items[s..e].
+// digitCount is the number of digits of items.
 func digitCount(items []item) int {
 	n := 0
 	for _, it := range items {

@@ -105,7 +105,7 @@ func (s *scan) contextOf(first, last int) context {
 	return c
 }
 
-// is reports whether the closest keyword is one of m.
+// nearestIs reports whether the closest keyword is one of m.
 func (c context) nearestIs(m ctxMask) bool { return c.nearest&m != 0 }
 
 // has reports whether any keyword of m is around.

@@ -186,4 +186,4 @@ var topLevelDomains = map[string]bool{
 }
 
 // dotTLD are words ASR writes for a dot and a top-level domain together.
-var dotTLD = map[string]string{"dotcom": "com", "dotnet": "net", "dotorg": "org", "dotedu": "edu"}
+var dotTLD = map[string]bool{"dotcom": true, "dotnet": true, "dotorg": true, "dotedu": true}
