@@ -11,7 +11,6 @@ import (
 // redacts nothing. It is safe for concurrent use.
 type Redactor struct {
 	enabled [7]bool // by Entity.index
-	any     bool
 }
 
 // New returns a redactor for the given entities (see ParseEntities).
@@ -19,7 +18,7 @@ func New(entities []Entity) *Redactor {
 	r := &Redactor{}
 	for _, e := range entities {
 		if i := e.index(); i >= 0 {
-			r.enabled[i], r.any = true, true
+			r.enabled[i] = true
 		}
 	}
 	return r
@@ -36,7 +35,7 @@ func New(entities []Entity) *Redactor {
 // Consecutive turns of one speaker are read as one text, so a number split
 // across them is found; each turn keeps its own placeholder for its part.
 func (r *Redactor) Transcript(turns []call.Turn) ([]call.Turn, Counts) {
-	if r == nil || !r.any {
+	if r == nil || r.enabled == [len(r.enabled)]bool{} {
 		return turns, nil
 	}
 	counts := Counts{}
