@@ -21,7 +21,8 @@ type Entity string
 // The entities, in the order placeholders and counts list them.
 const (
 	// CreditCard is a payment card number of 13-19 digits that passes the
-	// Luhn check, with a CVV or expiry spoken next to it.
+	// Luhn check; a CVV or expiry said with it or asked for after it is
+	// part of it (replaced, not counted again).
 	CreditCard Entity = "credit_card"
 	// SSN is a US social security number.
 	SSN Entity = "ssn"
