@@ -53,11 +53,10 @@ func (h *histories) get(ctx context.Context, db store.DBTX, agentID string, vers
 	if ok && now.Sub(c.read) < historyTTL {
 		return c.history, nil
 	}
-	answers, tokens, err := store.CompletionHistory(ctx, db, agentID, version, kind, analysis.BudgetPercentile, historyRuns)
+	hist, err := store.CompletionHistory(ctx, db, agentID, version, kind, analysis.BudgetPercentile, historyRuns)
 	if err != nil {
 		return analysis.History{}, err
 	}
-	hist := analysis.History{Answers: answers, P99: tokens}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.m == nil || len(h.m) >= historyCacheSize {
