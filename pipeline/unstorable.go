@@ -59,32 +59,30 @@ func (p *Service) recordAnswer(ctx context.Context, db store.DBTX, run *store.Ru
 	return unstorable(res, pgErr), nil
 }
 
-// storeOrFail stores res as storeResult does, in a savepoint of tx. When the
-// database refuses it for good, the savepoint is rolled back (the caller's
-// earlier statements, its job's completion among them, stand) and the
-// failed result with the database's reason is stored instead, in tx.
+// storeOrFail stores res as storeResult does, after a savepoint in tx.
+// When the database refuses it for good, tx is rolled back to the savepoint
+// (the caller's earlier statements, its job's completion among them, stand)
+// and the failed result with the database's reason is stored instead. The
+// savepoint is never released: the commit of tx ends it, and the hot path
+// pays one statement for it, not two.
 func (p *Service) storeOrFail(ctx context.Context, tx pgx.Tx, run *store.Run, res *store.RunResult) (Jobs, error) {
-	sp, err := tx.Begin(ctx)
-	if err != nil {
+	if _, err := tx.Exec(ctx, "SAVEPOINT "+storeSavepoint); err != nil {
 		return Jobs{}, fmt.Errorf("store %s run %d: savepoint: %w", run.Kind, run.ID, err)
 	}
-	jobs, err := p.storeResult(ctx, sp, run, res)
-	if err == nil {
-		if err := sp.Commit(ctx); err != nil {
-			return Jobs{}, fmt.Errorf("store %s run %d: release savepoint: %w", run.Kind, run.ID, err)
-		}
-		return jobs, nil
-	}
+	jobs, err := p.storeResult(ctx, tx, run, res)
 	pgErr, refused := refusedForGood(err)
 	if !refused {
-		return Jobs{}, err
+		return jobs, err
 	}
-	if err := sp.Rollback(ctx); err != nil {
+	if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT "+storeSavepoint); err != nil {
 		return Jobs{}, fmt.Errorf("store %s run %d: roll back to savepoint: %w", run.Kind, run.ID, err)
 	}
 	p.logRefused(ctx, run, pgErr)
 	return p.storeResult(ctx, tx, run, unstorable(res, pgErr))
 }
+
+// storeSavepoint is the savepoint storeOrFail rolls back to.
+const storeSavepoint = "postcall_store_result"
 
 // logRefused logs the refusal by its code and constraint: the message may
 // quote the refused value.
