@@ -246,9 +246,9 @@ func Load(environ []string) (*Config, error) {
 		cfg.S3.URLTTL = recording.MaxURLTTL
 		cfg.S3.URLTTLClamped = true
 	}
-	// Every variable Load reads is known; any other POSTCALL_ variable is a
-	// typo that would otherwise silently fall back to a default.
-	// They are listed first, in order.
+	// Every variable Load reads is known (so each is read whatever the
+	// others say); any other POSTCALL_ variable is a typo that would
+	// otherwise silently fall back to a default. They are listed first.
 	var unknown []string
 	for k := range env {
 		if strings.HasPrefix(k, "POSTCALL_") && !r.read[k] {
