@@ -86,19 +86,6 @@ func Apply(ctx context.Context, pool *pgxpool.Pool, schema string) (*Result, err
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", int64(lockID)) //nolint:errcheck // the session ends with the connection anyway
 
-	migrator, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Schema: schema})
-	if err != nil {
-		return nil, fmt.Errorf("migrate: river: %w", err)
-	}
-	riverRes, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil)
-	if err != nil {
-		return nil, fmt.Errorf("migrate: river: %w", err)
-	}
-	res := &Result{}
-	for _, v := range riverRes.Versions {
-		res.River = append(res.River, v.Version)
-	}
-
 	all, err := All()
 	if err != nil {
 		return nil, err
@@ -114,9 +101,24 @@ func Apply(ctx context.Context, pool *pgxpool.Pool, schema string) (*Result, err
 	if err != nil {
 		return nil, err
 	}
+	// A diverged history is refused before anything, River's included, is
+	// applied.
 	pending, err := pendingMigrations(all, applied)
 	if err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
+	}
+
+	migrator, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Schema: schema})
+	if err != nil {
+		return nil, fmt.Errorf("migrate: river: %w", err)
+	}
+	riverRes, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: river: %w", err)
+	}
+	res := &Result{}
+	for _, v := range riverRes.Versions {
+		res.River = append(res.River, v.Version)
 	}
 	for _, m := range pending {
 		err := pgx.BeginFunc(ctx, conn.Conn(), func(tx pgx.Tx) error {

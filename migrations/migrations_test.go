@@ -79,6 +79,10 @@ func TestDivergedMigrationIsRefused(t *testing.T) {
 	require.Contains(t, err.Error(), "007_other_build")
 	require.Contains(t, err.Error(), ours.Name)
 
+	// River's own latest migration is pending too: Apply refuses before it.
+	var riverLatest int
+	require.NoError(t, pool.QueryRow(ctx, `DELETE FROM river_migration WHERE version = (SELECT max(version) FROM river_migration)
+		RETURNING version`).Scan(&riverLatest))
 	res, err := migrations.Apply(ctx, pool, schema)
 	require.ErrorIs(t, err, migrations.ErrDiverged)
 	require.Nil(t, res)
@@ -87,4 +91,6 @@ func TestDivergedMigrationIsRefused(t *testing.T) {
 	var n int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM postcall_migrations WHERE version = $1`, last.Version).Scan(&n))
 	require.Zero(t, n, "nothing is applied over a diverged history")
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM river_migration WHERE version = $1`, riverLatest).Scan(&n))
+	require.Zero(t, n, "not even River's migrations")
 }
