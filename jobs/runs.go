@@ -117,7 +117,13 @@ func (w *RunWorker[T]) work(ctx context.Context, job *river.Job[T]) error {
 	if err != nil {
 		return err
 	}
-	return w.store(ctx, job, done)
+	err = w.store(ctx, job, done)
+	if failed, ok := w.Pipeline.Unstorable(ctx, done, err); ok {
+		// The database refused the result for good: the run fails with
+		// the reason, and its job completes.
+		err = w.store(ctx, job, failed)
+	}
+	return err
 }
 
 // store completes the job, stores the run's result (finalizing the call if

@@ -158,8 +158,10 @@ type Executed struct {
 // model requests and records their usage, and a valid answer with them
 // (money spent, and what it bought, is recorded whatever happens next). The
 // caller then stores the result with Store, in the transaction that
-// completes its job. A run whose result or answer is already stored is not
-// sent again: a retried job does not pay twice.
+// completes its job, and when Store fails because the database refuses the
+// result for good, stores what Unstorable returns instead. A run whose
+// result or answer is already stored is not sent again: a retried job does
+// not pay twice.
 func (p *Service) Execute(ctx context.Context, db store.DBTX, runID int64) (*Executed, error) {
 	run, c, err := store.GetRunWithCall(ctx, db, runID)
 	if err != nil {
@@ -251,18 +253,9 @@ func (p *Service) Execute(ctx context.Context, db store.DBTX, runID int64) (*Exe
 // finalization created for tx to enqueue. The caller completes its job in
 // the same tx, so the run's effect and its job's completion never diverge;
 // completing it before Store holds the call's lock for a statement less
-// (the completion touches nothing the lock guards). When the database
-// refuses the result for good, Store stores the run as failed with the
-// reason instead (see unstorable.go), so the job completes.
+// (the completion touches nothing the lock guards).
 func (p *Service) Store(ctx context.Context, tx pgx.Tx, e *Executed) (Jobs, error) {
-	if e.result == nil {
-		return p.storeResult(ctx, tx, e.run, nil)
-	}
-	return p.storeOrFail(ctx, tx, e.run, e.result)
-}
-
-// storeResult stores res (nil: already stored) as Store says.
-func (p *Service) storeResult(ctx context.Context, tx pgx.Tx, run *store.Run, res *store.RunResult) (Jobs, error) {
+	run, res := e.run, e.result
 	// Analysis and QC of one call finish in either order, and only the one
 	// that finishes last may finalize: each locks the call, then stores its
 	// result and reads both runs; whichever locks second sees the other's

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/postcall/postcall/store"
@@ -18,9 +17,8 @@ import (
 // retry after that transaction failed uses the stored answer
 // (store.StoredAnswer) instead of asking again. When the database refuses a
 // result for good (a retry would meet the same refusal), the run fails with
-// the reason on record (storeOrFail), its job completes and its call is
-// finalized: the job is not retried at all. Store does that itself, in a
-// savepoint, so that its callers (the run worker) need not know.
+// the reason on record (Unstorable), its job completes and its call is
+// finalized: the job is not retried at all.
 
 // refusedForGood returns the database's error when err is a refusal of the
 // data itself: a data exception (SQLSTATE class 22, e.g. a number out of
@@ -59,30 +57,18 @@ func (p *Service) recordAnswer(ctx context.Context, db store.DBTX, run *store.Ru
 	return unstorable(res, pgErr), nil
 }
 
-// storeOrFail stores res as storeResult does, after a savepoint in tx.
-// When the database refuses it for good, tx is rolled back to the savepoint
-// (the caller's earlier statements, its job's completion among them, stand)
-// and the failed result with the database's reason is stored instead. The
-// savepoint is never released: the commit of tx ends it, and the hot path
-// pays one statement for it, not two.
-func (p *Service) storeOrFail(ctx context.Context, tx pgx.Tx, run *store.Run, res *store.RunResult) (Jobs, error) {
-	if _, err := tx.Exec(ctx, "SAVEPOINT "+storeSavepoint); err != nil {
-		return Jobs{}, fmt.Errorf("store %s run %d: savepoint: %w", run.Kind, run.ID, err)
-	}
-	jobs, err := p.storeResult(ctx, tx, run, res)
+// Unstorable returns e as a failed run with the database's reason when err,
+// from Store, is the database refusing e's result for good: the caller
+// rolls back and stores that instead, in a new transaction that completes
+// its job and finalizes the call. ok is false for any other error.
+func (p *Service) Unstorable(ctx context.Context, e *Executed, err error) (failed *Executed, ok bool) {
 	pgErr, refused := refusedForGood(err)
-	if !refused {
-		return jobs, err
+	if e.result == nil || !refused {
+		return nil, false
 	}
-	if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT "+storeSavepoint); err != nil {
-		return Jobs{}, fmt.Errorf("store %s run %d: roll back to savepoint: %w", run.Kind, run.ID, err)
-	}
-	p.logRefused(ctx, run, pgErr)
-	return p.storeResult(ctx, tx, run, unstorable(res, pgErr))
+	p.logRefused(ctx, e.run, pgErr)
+	return &Executed{run: e.run, result: unstorable(e.result, pgErr)}, true
 }
-
-// storeSavepoint is the savepoint storeOrFail rolls back to.
-const storeSavepoint = "postcall_store_result"
 
 // logRefused logs the refusal by its code and constraint: the message may
 // quote the refused value.

@@ -161,19 +161,27 @@ func TestProviderTextWithNULIsStored(t *testing.T) {
 
 // execute works a run as its job does (jobs.RunWorker): it performs the
 // run, then stores its result in a transaction that also calls complete
-// (the job's completion; nil for none).
+// (the job's completion; nil for none), and stores the failed result
+// Unstorable gives instead when the database refuses it for good.
 func execute(ctx context.Context, svc *pipeline.Service, db pipeline.DB, runID int64, complete func(context.Context, pgx.Tx) error) error {
 	done, err := svc.Execute(ctx, db, runID)
 	if err != nil {
 		return err
 	}
-	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		if complete != nil {
-			if err := complete(ctx, tx); err != nil {
-				return err
+	store := func(e *pipeline.Executed) error {
+		return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+			if complete != nil {
+				if err := complete(ctx, tx); err != nil {
+					return err
+				}
 			}
-		}
-		_, err := svc.Store(ctx, tx, done)
-		return err
-	})
+			_, err := svc.Store(ctx, tx, e)
+			return err
+		})
+	}
+	err = store(done)
+	if failed, ok := svc.Unstorable(ctx, done, err); ok {
+		err = store(failed)
+	}
+	return err
 }

@@ -130,14 +130,23 @@ func TestPurgeWhileRunsTalkToTheModel(t *testing.T) {
 }
 
 // executeRun works a run as its job does (jobs.RunWorker), without the job:
-// it performs the run, then stores its result in a transaction of its own.
+// it performs the run, then stores its result in a transaction of its own
+// (the failed result Unstorable gives when the database refuses it for
+// good).
 func executeRun(ctx context.Context, p *pipeline.Service, pool *pgxpool.Pool, runID int64) error {
 	done, err := p.Execute(ctx, pool, runID)
 	if err != nil {
 		return err
 	}
-	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		_, err := p.Store(ctx, tx, done)
-		return err
-	})
+	store := func(e *pipeline.Executed) error {
+		return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+			_, err := p.Store(ctx, tx, e)
+			return err
+		})
+	}
+	err = store(done)
+	if failed, ok := p.Unstorable(ctx, done, err); ok {
+		err = store(failed)
+	}
+	return err
 }
