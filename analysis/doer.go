@@ -156,20 +156,6 @@ func (ex *exchange) retryAfter(now time.Time) (time.Duration, bool) {
 	return 0, false
 }
 
-// errorCode is the error code of an error answer's body ({"error": {"code":
-// ...}}); empty when it has none.
-func (ex *exchange) errorCode() string {
-	var body struct {
-		Error *struct {
-			Code any `json:"code"`
-		} `json:"error"`
-	}
-	if json.Unmarshal(ex.body, &body) != nil || body.Error == nil || body.Error.Code == nil {
-		return ""
-	}
-	return fmt.Sprint(body.Error.Code)
-}
-
 // rawUsage is the union of the usage shapes OpenAI-compatible providers
 // send. OpenAI reports cache reads in prompt_tokens_details.cached_tokens;
 // others add cache writes or use their own names.

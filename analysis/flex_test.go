@@ -2,6 +2,7 @@ package analysis_test
 
 import (
 	"context"
+	"net/http"
 	"testing"
 	"time"
 
@@ -141,4 +142,23 @@ func TestAnalyzerRecordsTheServingTier(t *testing.T) {
 	require.Len(t, res.Requests, 1)
 	require.True(t, res.Requests[0].FlexFallback)
 	require.Equal(t, analysis.TierDefault, res.Requests[0].ServiceTier)
+}
+
+func TestObservationsAfterAFlexFallbackCountOnlyTransientFailures(t *testing.T) {
+	t.Parallel()
+	srv := openaitest.NewServer(t)
+	srv.Script(openaitest.FlexUnavailable(), openaitest.ServerError(), openaitest.ServerError())
+	var obs observations
+	// Two attempts: the flex answer does not count against them, so the
+	// first server error is retried and the second is not.
+	c, _ := newClient(t, srv, analysis.OpenAIConfig{FlexFallbackAfter: -1, MaxAttempts: 2, Observer: obs.observe})
+	_, err := c.Complete(context.Background(), flexRequest())
+	var apiErr *analysis.APIError
+	require.ErrorAs(t, err, &apiErr)
+	require.Equal(t, http.StatusInternalServerError, apiErr.StatusCode)
+	require.Equal(t, 3, srv.Len())
+	seen := obs.all()
+	require.Len(t, seen, 3)
+	require.Equal(t, []bool{true, true, false}, []bool{seen[0].Retrying, seen[1].Retrying, seen[2].Retrying},
+		"each observation says what Complete then did")
 }

@@ -50,6 +50,24 @@ func (c *fakeClock) Sleeps() []time.Duration {
 	return append([]time.Duration(nil), c.sleeps...)
 }
 
+// observations keeps what a client's Observer is told.
+type observations struct {
+	mu   sync.Mutex
+	seen []analysis.Observation
+}
+
+func (o *observations) observe(obs analysis.Observation) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.seen = append(o.seen, obs)
+}
+
+func (o *observations) all() []analysis.Observation {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]analysis.Observation(nil), o.seen...)
+}
+
 // newClient returns a client of srv on a fake clock with no limits unless
 // cfg sets them.
 func newClient(t *testing.T, srv *openaitest.Server, cfg analysis.OpenAIConfig) (*analysis.OpenAI, *fakeClock) {

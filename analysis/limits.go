@@ -203,12 +203,15 @@ func (l *limits) observe(t *ticket, header http.Header, status int, limited bool
 
 // Tuning of the share estimate. A client's share of a key is what it spent
 // of what the key spent lately (the provider's reports show the total),
-// with older spending weighing less after shareTimeConstant. Each client
-// refills at its share of aimedUtilization of the limit, so that together
-// they settle on that aim however the key is split (had they spent more,
-// each would shrink by the same factor) and the rest absorbs their
-// estimates' noise instead of 429s; and keeps at least minShare, so that it
-// still sends and learns.
+// with older spending weighing less after shareTimeConstant. Between
+// reports each client refills at its share of aimedUtilization of the
+// limit, so that however the key is split their refills add up to a little
+// less than the limit (had they spent more, each would shrink by the same
+// factor) and the rest absorbs their estimates' noise instead of 429s. Each
+// report then sets the bucket from what the provider has left, so clients
+// whose answers keep coming follow the provider's own refill: the limits
+// benchmark has them use over 99% of the limit, not 95%. A client keeps at
+// least minShare, so that it still sends and learns.
 const (
 	shareTimeConstant = 10 * time.Second
 	aimedUtilization  = 0.95
@@ -224,26 +227,30 @@ type bucket struct {
 	perMinute    float64 // the configured limit
 	burstSeconds float64
 	limit        float64 // per minute: the configured limit or the provider's, the lower
-	burst        float64
 	rate         float64 // refill per second: our share of the limit
 	tokens       float64
 	last         time.Time
-	charged      float64 // every reservation so far, cumulative
+	queued       float64 // reserved and not sent yet
 	sentTotal    float64 // every reservation sent so far, cumulative
 	inFlight     float64 // sent and not answered yet
 	lowered      float64 // every correction so far, cumulative: down positive, up negative
 	holdUntil    time.Time
 
-	// The provider's last report, of the latest request sent that got one.
-	seen          bool
-	seenSent      time.Time
-	seenSentTotal float64
-	seenRemaining float64
+	// report is the provider's last report, of the latest request sent
+	// that got one.
+	report providerReport
 	// capacity is the most the provider's bucket was seen to hold.
 	capacity float64
 	// ours and others are what we and the key's other clients spent
 	// lately, decayed with shareTimeConstant.
 	ours, others float64
+}
+
+// providerReport is what the provider said was left after one request.
+type providerReport struct {
+	sent      time.Time // when the request left
+	sentTotal float64   // bucket.sentTotal once it left; 0: no report yet
+	remaining float64
 }
 
 // mark is what one reservation took, for its observation and cancellation.
@@ -254,22 +261,21 @@ type mark struct {
 }
 
 func newBucket(perMinute, burstSeconds float64, now time.Time) *bucket {
-	b := &bucket{perMinute: perMinute, burstSeconds: burstSeconds, last: now}
-	b.setLimit(perMinute)
-	b.rate = perMinute / 60
-	b.tokens = b.burst
+	b := &bucket{perMinute: perMinute, burstSeconds: burstSeconds, limit: perMinute, rate: perMinute / 60, last: now}
+	b.tokens = b.burst()
 	return b
 }
 
-func (b *bucket) setLimit(perMinute float64) {
-	b.limit = perMinute
-	b.burst = max(1, perMinute*b.burstSeconds/60)
+// burst is the most the bucket holds: burstSeconds of its limit, at least
+// one.
+func (b *bucket) burst() float64 {
+	return max(1, b.limit*b.burstSeconds/60)
 }
 
 // advance refills the bucket up to now.
 func (b *bucket) advance(now time.Time) {
 	if dt := now.Sub(b.last).Seconds(); dt > 0 {
-		b.tokens = min(b.burst, b.tokens+b.rate*dt)
+		b.tokens = min(b.burst(), b.tokens+b.rate*dt)
 		b.last = now
 	}
 }
@@ -280,9 +286,9 @@ func (b *bucket) reserve(n float64, now time.Time) (mark, time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.advance(now)
-	n = min(n, b.burst)
+	n = min(n, b.burst())
 	b.tokens -= n
-	b.charged += n
+	b.queued += n
 	m := mark{n: n, lowered: b.lowered}
 	var d time.Duration
 	if b.tokens < 0 {
@@ -310,6 +316,7 @@ func (b *bucket) markSent(m *mark) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.queued -= m.n
 	b.sentTotal += m.n
 	b.inFlight += m.n
 	m.sent = b.sentTotal
@@ -333,8 +340,8 @@ func (b *bucket) cancel(m mark, now time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.advance(now)
-	b.tokens = min(b.burst, b.tokens+m.n)
-	b.charged -= m.n
+	b.tokens = min(b.burst(), b.tokens+m.n)
+	b.queued -= m.n
 }
 
 // observe brings the bucket in step with the provider's report p on the
@@ -354,13 +361,15 @@ func (b *bucket) observe(m mark, sent time.Time, p providerLimit, rejected bool,
 	}
 	providerRate := b.perMinute / 60
 	if p.hasLimit && p.limit > 0 {
-		b.setLimit(min(b.perMinute, p.limit))
+		b.limit = min(b.perMinute, p.limit)
+		b.rate, b.tokens = min(b.rate, b.limit/60), min(b.tokens, b.burst())
 		providerRate = p.limit / 60
 	}
 	if !p.hasRemaining {
 		return
 	}
-	ours := m.sent - b.seenSentTotal // ours between the two reports, this one included
+	last := b.report
+	ours := m.sent - last.sentTotal // ours between the two reports, this one included
 	if rejected {
 		ours -= m.n // the provider charges no rejected request
 		b.capacity = max(b.capacity, p.remaining)
@@ -369,21 +378,21 @@ func (b *bucket) observe(m mark, sent time.Time, p providerLimit, rejected bool,
 	}
 	// Reports are used in the order their requests left (m.sent counts
 	// what left before), not the order they come back in.
-	if b.seen && m.sent > b.seenSentTotal {
+	if last.sentTotal > 0 && m.sent > last.sentTotal {
 		// What the provider's bucket would hold now had only we spent
 		// since its last report; the rest went to other clients. Our
 		// requests reach the provider in about the order they leave, not
 		// exactly: one report may show too much foreign spending and the
 		// next as much too little, so the sum keeps the sign.
-		dt := max(0, sent.Sub(b.seenSent).Seconds())
-		predicted := min(b.capacity, b.seenRemaining+providerRate*dt) - ours
+		dt := max(0, sent.Sub(last.sent).Seconds())
+		predicted := min(b.capacity, last.remaining+providerRate*dt) - ours
 		foreign := predicted - p.remaining
 		keep := math.Exp(-dt / shareTimeConstant.Seconds())
 		b.ours = b.ours*keep + ours
 		b.others = b.others*keep + foreign
 	}
-	if !b.seen || m.sent > b.seenSentTotal {
-		b.seen, b.seenSent, b.seenSentTotal, b.seenRemaining = true, sent, m.sent, p.remaining
+	if m.sent > last.sentTotal {
+		b.report = providerReport{sent: sent, sentTotal: m.sent, remaining: p.remaining}
 	}
 	share := 1.0
 	if others := max(0, b.others); b.ours > 0 && others > 0 {
@@ -398,8 +407,8 @@ func (b *bucket) observe(m mark, sent time.Time, p providerLimit, rejected bool,
 	// is the same) and absorbs the requests that reach it in another order
 	// than they left and the clients' estimates of their shares adding up
 	// to a little more than the whole.
-	target := share*p.remaining + b.rate*now.Sub(sent).Seconds() - (b.charged - b.sentTotal) - b.inFlight - m.n
-	target = min(target, b.burst)
+	target := share*p.remaining + b.rate*now.Sub(sent).Seconds() - b.queued - b.inFlight - m.n
+	target = min(target, b.burst())
 	if target < b.tokens || !now.Before(b.holdUntil) {
 		b.lowered += b.tokens - target
 		b.tokens = target

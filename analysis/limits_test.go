@@ -103,6 +103,29 @@ func TestProvidersLowerLimitWins(t *testing.T) {
 	require.Greater(t, clock.Now().Sub(start), 3*time.Minute)
 }
 
+func TestProvidersLowerLimitWinsWithoutRemainingCounts(t *testing.T) {
+	t.Parallel()
+	srv := openaitest.NewServer(t)
+	// A provider that reports its limit but not what is left.
+	srv.SetDefault(withHeaders("x-ratelimit-limit-tokens", "6000"))
+	clock := newFakeClock()
+	c := clientOnClock(t, srv, clock, analysis.OpenAIConfig{TPM: 600_000, RPM: -1, Concurrency: -1})
+	req := bigRequest()
+	charge := analysis.EstimateTokens(req) + req.MaxTokens
+	for range 12 {
+		_, err := c.Complete(context.Background(), req)
+		require.NoError(t, err)
+	}
+	// After the first answer the bucket holds 6,000 tokens and refills at
+	// 100 a second: the other 11 requests wait for all they take beyond it.
+	var slept time.Duration
+	for _, d := range clock.Sleeps() {
+		slept += d
+	}
+	want := time.Duration(float64(11*charge-6000) / 100 * float64(time.Second))
+	require.InDelta(t, want, slept, float64(time.Second))
+}
+
 func TestRateLimitedAnswerHoldsTheBucketUntilItsReset(t *testing.T) {
 	t.Parallel()
 	srv := openaitest.NewServer(t)

@@ -261,7 +261,7 @@ func (o *OpenAI) Complete(ctx context.Context, req Request) (*Response, error) {
 		fellBack  bool
 	)
 	for attempt := 1; ; attempt++ {
-		resp, failure, err := o.attempt(ctx, req, ccr, charge, attempt)
+		resp, failure, err := o.attempt(ctx, req, ccr, charge, attempt, failures)
 		if err != nil {
 			return nil, err
 		}
@@ -270,7 +270,7 @@ func (o *OpenAI) Complete(ctx context.Context, req Request) (*Response, error) {
 			return resp, nil
 		}
 		failure.Attempts = attempt
-		if ccr.ServiceTier == openai.ServiceTierFlex && flexUnavailable(failure) {
+		if flexUnavailable(ccr, failure) {
 			now := o.now()
 			if flexSince.IsZero() {
 				flexSince = now
@@ -292,7 +292,7 @@ func (o *OpenAI) Complete(ctx context.Context, req Request) (*Response, error) {
 			continue
 		}
 		failures++
-		if !failure.Transient || failures >= o.maxAttempts || failure.Wait > o.maxRetryWait {
+		if !o.retried(failure, failures) {
 			return nil, failure
 		}
 		if err := o.sleep(ctx, failure.Wait); err != nil {
@@ -301,23 +301,39 @@ func (o *OpenAI) Complete(ctx context.Context, req Request) (*Response, error) {
 	}
 }
 
-// flexUnavailable reports the provider's answer that the flex tier has no
-// capacity for now: a 429 that is neither a rate limit nor a quota (OpenAI:
-// "429 Resource Unavailable", not charged).
-func flexUnavailable(f *APIError) bool {
-	if f.StatusCode != http.StatusTooManyRequests {
-		return false
-	}
-	switch f.Code {
-	case "rate_limit_exceeded", "insufficient_quota":
-		return false
-	}
-	return f.Type != "insufficient_quota"
+// retried says whether Complete sends a request again after its failures-th
+// transient failure (flex without capacity aside, which is retried until
+// the fallback).
+func (o *OpenAI) retried(f *APIError, failures int) bool {
+	return f.Transient && failures < o.maxAttempts && f.Wait <= o.maxRetryWait
 }
 
-// attempt makes one HTTP request. It returns the response, or the
-// provider failure, or the context's error.
-func (o *OpenAI) attempt(ctx context.Context, req Request, ccr openai.ChatCompletionRequest, charge, attempt int) (*Response, *APIError, error) {
+// A 429 is one of three answers: a rate limit, which holds the client's
+// buckets until its reset; a quota, which is not retried; or, at the flex
+// tier, the provider's lack of flex capacity (OpenAI: "429 Resource
+// Unavailable", not charged), which is neither of the others.
+
+// insufficientQuota reports a failure about the account's quota.
+func insufficientQuota(f *APIError) bool {
+	return f.Code == "insufficient_quota" || f.Type == "insufficient_quota"
+}
+
+// flexUnavailable reports the provider's answer to a flex request that the
+// flex tier has no capacity for now.
+func flexUnavailable(ccr openai.ChatCompletionRequest, f *APIError) bool {
+	return ccr.ServiceTier == openai.ServiceTierFlex && f.StatusCode == http.StatusTooManyRequests &&
+		f.Code != "rate_limit_exceeded" && !insufficientQuota(f)
+}
+
+// rateLimited reports a 429 that is a rate limit.
+func rateLimited(ccr openai.ChatCompletionRequest, f *APIError) bool {
+	return f.StatusCode == http.StatusTooManyRequests && !insufficientQuota(f) && !flexUnavailable(ccr, f)
+}
+
+// attempt makes one HTTP request; failures is the number of transient
+// failures before it. It returns the response, or the provider failure, or
+// the context's error.
+func (o *OpenAI) attempt(ctx context.Context, req Request, ccr openai.ChatCompletionRequest, charge, attempt, failures int) (*Response, *APIError, error) {
 	model := req.Model
 	obs := Observation{Model: model, Attempt: attempt}
 	t, waited, err := o.limits.acquire(ctx, charge)
@@ -342,14 +358,13 @@ func (o *OpenAI) attempt(ctx context.Context, req Request, ccr openai.ChatComple
 	cancel()
 	obs.Latency = o.now().Sub(start)
 	obs.StatusCode = ex.statusCode
+	var failure *APIError
+	if err != nil {
+		failure = o.classify(err, ex, attempt)
+	}
 	if ex.statusCode != 0 {
 		wait, ok := ex.retryAfter(o.now())
-		// A 429 is a rate limit unless it is about quota or, on flex,
-		// capacity (see flexUnavailable).
-		code := ex.errorCode()
-		limited := ex.statusCode == http.StatusTooManyRequests && code != "insufficient_quota" &&
-			(ccr.ServiceTier != openai.ServiceTierFlex || code == "rate_limit_exceeded")
-		o.limits.observe(t, ex.header, ex.statusCode, limited, wait, ok)
+		o.limits.observe(t, ex.header, ex.statusCode, failure != nil && rateLimited(ccr, failure), wait, ok)
 	} else {
 		o.limits.unanswered(t)
 	}
@@ -361,11 +376,11 @@ func (o *OpenAI) attempt(ctx context.Context, req Request, ccr openai.ChatComple
 			o.observe(obs)
 			return nil, nil, fmt.Errorf("chat completion: %w", ctx.Err())
 		}
-		failure := o.classify(err, ex, attempt)
 		obs.StatusCode = failure.StatusCode
 		obs.ErrorCode = orDefault(failure.Code, "error")
-		obs.Retrying = failure.Transient && attempt < o.maxAttempts && failure.Wait <= o.maxRetryWait ||
-			ccr.ServiceTier == openai.ServiceTierFlex && flexUnavailable(failure) // retried, or sent at the default tier
+		// Retried, or at flex sent again (at the default tier after the
+		// fallback wait).
+		obs.Retrying = flexUnavailable(ccr, failure) || o.retried(failure, failures+1)
 		o.observe(obs)
 		return nil, failure, nil
 	}
@@ -375,7 +390,7 @@ func (o *OpenAI) attempt(ctx context.Context, req Request, ccr openai.ChatComple
 		failure := &APIError{StatusCode: ex.statusCode, Code: "empty_answer", Message: "the answer has no choices",
 			Transient: true, Wait: o.backoff(attempt)}
 		obs.ErrorCode = failure.Code
-		obs.Retrying = attempt < o.maxAttempts
+		obs.Retrying = o.retried(failure, failures+1)
 		o.observe(obs)
 		return nil, failure, nil
 	}
@@ -434,11 +449,10 @@ func (o *OpenAI) classify(err error, ex *exchange, attempt int) *APIError {
 		f.Code = "network"
 		f.Message = shorten(err.Error(), 300)
 	}
-	quota := f.Code == "insufficient_quota" || f.Type == "insufficient_quota"
 	switch {
 	case f.Code == "client_rejected":
 		f.Transient = false
-	case quota:
+	case insufficientQuota(f):
 		// Retrying cannot help until someone pays; say so loudly.
 		f.Transient = false
 	case f.StatusCode == 0, f.StatusCode == http.StatusRequestTimeout, f.StatusCode == http.StatusTooManyRequests,

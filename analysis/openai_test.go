@@ -104,13 +104,8 @@ func TestServerErrorRetriedWithBackoff(t *testing.T) {
 	t.Parallel()
 	srv := openaitest.NewServer(t)
 	srv.Script(openaitest.ServerError(), openaitest.ServerError(), openaitest.Valid())
-	var mu sync.Mutex
-	var seen []analysis.Observation
-	c, clock := newClient(t, srv, analysis.OpenAIConfig{Observer: func(o analysis.Observation) {
-		mu.Lock()
-		defer mu.Unlock()
-		seen = append(seen, o)
-	}})
+	var obs observations
+	c, clock := newClient(t, srv, analysis.OpenAIConfig{Observer: obs.observe})
 
 	resp, err := c.Complete(context.Background(), simpleRequest("gpt-4.1-mini"))
 	require.NoError(t, err)
@@ -125,8 +120,7 @@ func TestServerErrorRetriedWithBackoff(t *testing.T) {
 	require.GreaterOrEqual(t, sleeps[1], time.Second)
 	require.LessOrEqual(t, sleeps[1], 2*time.Second)
 
-	mu.Lock()
-	defer mu.Unlock()
+	seen := obs.all()
 	require.Len(t, seen, 3)
 	require.Equal(t, []int{500, 500, 200}, []int{seen[0].StatusCode, seen[1].StatusCode, seen[2].StatusCode})
 	require.Equal(t, []bool{true, true, false}, []bool{seen[0].Retrying, seen[1].Retrying, seen[2].Retrying})

@@ -15,6 +15,7 @@ import (
 	"github.com/postcall/postcall/agent"
 	"github.com/postcall/postcall/analysis"
 	"github.com/postcall/postcall/analysis/openaitest"
+	"github.com/postcall/postcall/internal/wait"
 	"github.com/postcall/postcall/pipeline"
 )
 
@@ -210,7 +211,7 @@ func (r *limitsRun) measure(ctx context.Context, plan *agent.Plan, inputs []anal
 						// A job would snooze for the wait; here the
 						// goroutine waits, as its job's slot would.
 						if d, ok := analysis.RetryAfter(err); ok {
-							sleepContext(runCtx, d)
+							_ = wait.Sleep(runCtx, d) // ends with the run
 						}
 						continue
 					}
@@ -254,24 +255,16 @@ func (r *limitsRun) measure(ctx context.Context, plan *agent.Plan, inputs []anal
 	return nil
 }
 
-func sleepContext(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
-}
-
 // budgetHistory is the benchmark's stand-in for the stored answers the
 // pipeline sizes budgets from (store.CompletionHistory): the completion
-// tokens of the latest answers per kind.
+// tokens of the latest answers per kind, read fresh by every run.
 type budgetHistory struct {
 	mu     sync.Mutex
 	tokens map[string][]int
 }
 
-// historyDepth is how many answers per kind the store reads.
+// historyDepth is how many answers per kind it keeps: about the
+// pipeline's latest 500 runs, most of which have one request.
 const historyDepth = 500
 
 func (h *budgetHistory) add(kind string, requests []analysis.RequestRecord) {

@@ -17,7 +17,7 @@
 //     tokens accepted per (simulated) minute against its limit (target >=
 //     90%) and the share of requests answered 429 (target < 1%), for one
 //     worker and three sharing the limit; runs per minute with sized output
-//     budgets against the old fixed max_tokens of 4,096.
+//     budgets against the old fixed max_tokens of 4,096;
 //   - redact: redaction of a ten-minute transcript with every entity on
 //     (target: < 1 ms), against JSON-encoding it.
 //
@@ -29,7 +29,7 @@
 //
 // Usage:
 //
-//	go run ./bench [-run pipeline,model,cache,purge,limits] [-cpuprofile FILE] [-sqlprofile] [flags]
+//	go run ./bench [-run pipeline,model,cache,purge,limits,redact] [-cpuprofile FILE] [-sqlprofile] [flags]
 //
 // `go run ./bench -h` lists the flags.
 package main

@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/postcall/postcall/recording/s3test"
 	"github.com/stretchr/testify/require"
 
 	"github.com/postcall/postcall/analysis/openaitest"
+	"github.com/postcall/postcall/recording/s3test"
 )
 
 // TestLogsCarryNoSecretsOrPersonalData audits the logs of a full run at

@@ -200,7 +200,7 @@ func Load(environ []string) (*Config, error) {
 			Concurrency: r.positiveInt("POSTCALL_LLM_CONCURRENCY", analysis.DefaultConcurrency),
 			Demo:        r.flag("POSTCALL_DEMO_MODEL"),
 			FlexFallbackAfter: r.durationUpTo("POSTCALL_FLEX_FALLBACK_AFTER", analysis.DefaultFlexFallbackAfter,
-				MaxFlexFallbackAfter),
+				MaxFlexFallbackAfter, "5m"),
 		},
 		S3: S3{
 			Bucket:          r.str("S3_BUCKET", ""),
@@ -219,7 +219,7 @@ func Load(environ []string) (*Config, error) {
 		PurgeAfterDays:          r.days("POSTCALL_PURGE_AFTER_DAYS", retention.DefaultPurgeAfterDays),
 		HardDeleteAfterDays:     r.days("POSTCALL_HARD_DELETE_AFTER_DAYS", retention.DefaultHardDeleteAfterDays),
 		RetentionBatchSize:      r.positiveInt("POSTCALL_RETENTION_BATCH_SIZE", retention.DefaultBatchSize),
-		RetentionPause:          r.pause("POSTCALL_RETENTION_PAUSE", retention.DefaultPause),
+		RetentionPause:          r.durationUpTo("POSTCALL_RETENTION_PAUSE", retention.DefaultPause, time.Minute, "100ms"),
 		AllowPrivateTargets:     r.flag("POSTCALL_ALLOW_PRIVATE_TARGETS"),
 		ShutdownTimeout:         r.duration("POSTCALL_SHUTDOWN_TIMEOUT", jobs.DefaultSoftStopTimeout),
 		DBMaxConns:              r.positiveInt("POSTCALL_DB_MAX_CONNS", DefaultDBMaxConns),
@@ -246,23 +246,18 @@ func Load(environ []string) (*Config, error) {
 		cfg.S3.URLTTL = recording.MaxURLTTL
 		cfg.S3.URLTTLClamped = true
 	}
-	// Every variable Load reads is known; any other POSTCALL_ variable is a
-	// typo that would otherwise silently fall back to a default.
+	// Every variable Load reads is known (so each is read whatever the
+	// others say); any other POSTCALL_ variable is a typo that would
+	// otherwise silently fall back to a default. They are listed first.
 	var unknown []string
 	for k := range env {
 		if strings.HasPrefix(k, "POSTCALL_") && !r.read[k] {
-			unknown = append(unknown, k)
+			unknown = append(unknown, k+": unknown variable (misspelt?)")
 		}
 	}
 	slices.Sort(unknown)
-	problems := r.problems
-	r.problems = nil
-	for _, k := range unknown {
-		r.fail(k, "unknown variable (misspelt?)")
-	}
-	r.problems = append(r.problems, problems...)
-	if len(r.problems) > 0 {
-		return nil, errors.New("invalid configuration:\n  " + strings.Join(r.problems, "\n  "))
+	if problems := append(unknown, r.problems...); len(problems) > 0 {
+		return nil, errors.New("invalid configuration:\n  " + strings.Join(problems, "\n  "))
 	}
 	return cfg, nil
 }
@@ -328,29 +323,15 @@ func (r *reader) days(name string, def int) int {
 	return n
 }
 
-// pause reads a duration that may be 0.
-func (r *reader) pause(name string, def time.Duration) time.Duration {
-	v := r.str(name, "")
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 || d > time.Minute {
-		r.fail(name, "%q must be a duration from 0s to 1m, such as 100ms", v)
-		return def
-	}
-	return d
-}
-
-// durationUpTo reads a duration from 0 to most.
-func (r *reader) durationUpTo(name string, def, most time.Duration) time.Duration {
+// durationUpTo reads a duration from 0 to most; example is one to suggest.
+func (r *reader) durationUpTo(name string, def, most time.Duration, example string) time.Duration {
 	v := r.str(name, "")
 	if v == "" {
 		return def
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil || d < 0 || d > most {
-		r.fail(name, "%q must be a duration from 0s to %s, such as 5m", v, most)
+		r.fail(name, "%q must be a duration from 0s to %s, such as %s", v, most, example)
 		return def
 	}
 	return d

@@ -86,6 +86,28 @@ func Apply(ctx context.Context, pool *pgxpool.Pool, schema string) (*Result, err
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", int64(lockID)) //nolint:errcheck // the session ends with the connection anyway
 
+	all, err := All()
+	if err != nil {
+		return nil, err
+	}
+	table := qualify(schema, "postcall_migrations")
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+table+` (
+		version    integer PRIMARY KEY,
+		name       text NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return nil, fmt.Errorf("migrate: create %s: %w", table, err)
+	}
+	applied, err := appliedMigrations(ctx, conn.Conn(), table)
+	if err != nil {
+		return nil, err
+	}
+	// A diverged history is refused before anything, River's included, is
+	// applied.
+	pending, err := pendingMigrations(all, applied)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+
 	migrator, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Schema: schema})
 	if err != nil {
 		return nil, fmt.Errorf("migrate: river: %w", err)
@@ -98,26 +120,7 @@ func Apply(ctx context.Context, pool *pgxpool.Pool, schema string) (*Result, err
 	for _, v := range riverRes.Versions {
 		res.River = append(res.River, v.Version)
 	}
-
-	all, err := All()
-	if err != nil {
-		return nil, err
-	}
-	table := qualify(schema, "postcall_migrations")
-	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+table+` (
-		version    integer PRIMARY KEY,
-		name       text NOT NULL,
-		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-		return nil, fmt.Errorf("migrate: create %s: %w", table, err)
-	}
-	applied, err := appliedVersions(ctx, conn.Conn(), table)
-	if err != nil {
-		return nil, err
-	}
-	for _, m := range all {
-		if applied[m.Version] {
-			continue
-		}
+	for _, m := range pending {
 		err := pgx.BeginFunc(ctx, conn.Conn(), func(tx pgx.Tx) error {
 			if schema != "" {
 				if _, err := tx.Exec(ctx, "SET LOCAL search_path TO "+pgx.Identifier{schema}.Sanitize()); err != nil {
@@ -160,7 +163,7 @@ func Check(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 		return err
 	}
 	table := qualify(schema, "postcall_migrations")
-	applied, err := appliedVersions(ctx, pool, table)
+	applied, err := appliedMigrations(ctx, pool, table)
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // undefined_table
@@ -168,30 +171,65 @@ func Check(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 		}
 		return err
 	}
-	for _, m := range all {
-		if !applied[m.Version] {
-			return fmt.Errorf("%w (postcall: %s not applied)", ErrBehind, m.Name)
-		}
+	pending, err := pendingMigrations(all, applied)
+	if err != nil {
+		return fmt.Errorf("check schema: %w", err)
+	}
+	if len(pending) > 0 {
+		return fmt.Errorf("%w (postcall: %s not applied)", ErrBehind, pending[0].Name)
 	}
 	return nil
+}
+
+// ErrDiverged is returned by Apply and Check when a version the database
+// has applied carries another name than this binary's migration of that
+// version: another build's migration took the number, so this binary's was
+// never run and a check by number alone would skip it. Nothing is applied;
+// the database needs its schema reconciled by hand.
+var ErrDiverged = errors.New("database migrations diverge from this binary's")
+
+// pendingMigrations returns the migrations of all that applied (name by
+// version) lacks, or an error wrapping ErrDiverged that names every
+// version applied under another name, with both names.
+func pendingMigrations(all []Migration, applied map[int]string) ([]Migration, error) {
+	var pending []Migration
+	var diverged []string
+	for _, m := range all {
+		name, ok := applied[m.Version]
+		switch {
+		case !ok:
+			pending = append(pending, m)
+		case name != m.Name:
+			diverged = append(diverged, fmt.Sprintf("version %d is %s in the database but %s in this binary", m.Version, name, m.Name))
+		}
+	}
+	if len(diverged) > 0 {
+		return nil, fmt.Errorf("%w: %s", ErrDiverged, strings.Join(diverged, "; "))
+	}
+	return pending, nil
 }
 
 type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-func appliedVersions(ctx context.Context, db querier, table string) (map[int]bool, error) {
-	rows, err := db.Query(ctx, `SELECT version FROM `+table)
+// appliedMigrations returns the names of the applied migrations by version.
+func appliedMigrations(ctx context.Context, db querier, table string) (map[int]string, error) {
+	rows, err := db.Query(ctx, `SELECT version, name FROM `+table)
 	if err != nil {
 		return nil, fmt.Errorf("read applied migrations: %w", err)
 	}
-	versions, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	applied := map[int]string{}
+	var (
+		version int
+		name    string
+	)
+	_, err = pgx.ForEachRow(rows, []any{&version, &name}, func() error {
+		applied[version] = name
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read applied migrations: %w", err)
-	}
-	applied := make(map[int]bool, len(versions))
-	for _, v := range versions {
-		applied[v] = true
 	}
 	return applied, nil
 }

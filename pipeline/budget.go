@@ -37,21 +37,26 @@ type cachedHistory struct {
 	read    time.Time
 }
 
-// get returns the history of one plan version and kind.
+// get returns the history of one plan version and kind. When the cached
+// one has expired, the first caller reads it again and the runs that start
+// meanwhile keep the old one, so that the runs in flight of a plan do not
+// all send the same query at once.
 func (h *histories) get(ctx context.Context, db store.DBTX, agentID string, version int, kind string) (analysis.History, error) {
 	key := historyKey{agentID, version, kind}
 	now := time.Now()
 	h.mu.Lock()
 	c, ok := h.m[key]
+	if ok && now.Sub(c.read) >= historyTTL {
+		h.m[key] = cachedHistory{history: c.history, read: now} // this caller reads it
+	}
 	h.mu.Unlock()
 	if ok && now.Sub(c.read) < historyTTL {
 		return c.history, nil
 	}
-	answers, tokens, err := store.CompletionHistory(ctx, db, agentID, version, kind, analysis.BudgetPercentile, historyRuns)
+	hist, err := store.CompletionHistory(ctx, db, agentID, version, kind, analysis.BudgetPercentile, historyRuns)
 	if err != nil {
 		return analysis.History{}, err
 	}
-	hist := analysis.History{Answers: answers, P99: tokens}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.m == nil || len(h.m) >= historyCacheSize {

@@ -75,7 +75,8 @@ func (s *Calls) RunBulk(ctx context.Context, b *store.Bulk, req BulkRequest, pro
 			break
 		}
 		for _, id := range ids {
-			if err := s.waitForWindow(ctx, b.ID, window); err != nil {
+			finished, err := s.waitForWindow(ctx, b.ID, window)
+			if err != nil {
 				return err
 			}
 			if err := pace.Wait(ctx); err != nil {
@@ -85,7 +86,7 @@ func (s *Calls) RunBulk(ctx context.Context, b *store.Bulk, req BulkRequest, pro
 				return err
 			}
 			if progress != nil {
-				finished, _, _ := store.BulkProgress(ctx, s.DB, b.ID)
+				// The step finishes no run: the count read before it holds.
 				progress(b.Enqueued+b.Skipped, finished)
 			}
 		}
@@ -103,15 +104,16 @@ func (s *Calls) BulkFailures(ctx context.Context, bulkID int64) (int, error) {
 	return store.BulkFailures(ctx, s.DB, bulkID)
 }
 
-// waitForWindow blocks while the bulk run has window or more runs pending.
-func (s *Calls) waitForWindow(ctx context.Context, bulkID int64, window int) error {
+// waitForWindow blocks while the bulk run has window or more runs pending,
+// and returns how many of its runs have finished.
+func (s *Calls) waitForWindow(ctx context.Context, bulkID int64, window int) (finished int, err error) {
 	for {
-		_, pending, err := store.BulkProgress(ctx, s.DB, bulkID)
+		finished, pending, err := store.BulkProgress(ctx, s.DB, bulkID)
 		if err != nil || pending < window {
-			return err
+			return finished, err
 		}
 		if err := wait.Sleep(ctx, 500*time.Millisecond); err != nil {
-			return err
+			return 0, err
 		}
 	}
 }

@@ -5,8 +5,9 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/postcall/postcall/recording/s3test"
 	"github.com/stretchr/testify/require"
+
+	"github.com/postcall/postcall/recording/s3test"
 )
 
 const testBucket = s3test.DefaultBucket

@@ -167,7 +167,10 @@ type Service struct {
 	// ErrNoRecordingStore and the keys wait in the outbox.
 	Recordings RecordingDeleter
 	// Queue enqueues the deletion jobs of recording outbox batches, in the
-	// transaction that wrote each batch. Required.
+	// transaction that wrote each batch. Required as soon as a purged or
+	// hard-deleted call has a recording (the batch fails rather than leave
+	// its keys waiting unannounced); nil skips the requeue of waiting
+	// deletions at the start of each run.
 	Queue Queue
 	// Now is the clock that cutoffs and windows are computed from. Default
 	// time.Now.

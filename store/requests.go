@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+
+	"github.com/postcall/postcall/analysis"
 )
 
 // CompletionHistory reads what the answers of one plan version and kind
@@ -12,17 +14,18 @@ import (
 // how many there are and their completion tokens at the given percentile
 // (0-1; percentile_disc, a value that occurred). The output budget is
 // sized from it.
-func CompletionHistory(ctx context.Context, db DBTX, agentID string, version int, kind string, percentile float64, runs int) (answers, tokens int, err error) {
-	err = db.QueryRow(ctx, `
+func CompletionHistory(ctx context.Context, db DBTX, agentID string, version int, kind string, percentile float64, runs int) (analysis.History, error) {
+	var h analysis.History
+	err := db.QueryRow(ctx, `
 		SELECT count(*), COALESCE(percentile_disc($4) WITHIN GROUP (ORDER BY q.completion_tokens), 0)
 		FROM (SELECT id FROM analysis_runs WHERE agent_id = $1 AND plan_version = $2 AND kind = $3
 		      ORDER BY id DESC LIMIT $5) r
 		JOIN llm_requests q ON q.run_id = r.id
-		WHERE q.completion_tokens > 0`, agentID, version, kind, percentile, runs).Scan(&answers, &tokens)
+		WHERE q.completion_tokens > 0`, agentID, version, kind, percentile, runs).Scan(&h.Answers, &h.P99)
 	if err != nil {
-		return 0, 0, fmt.Errorf("read completion history of agent %s version %d %s: %w", agentID, version, kind, err)
+		return analysis.History{}, fmt.Errorf("read completion history of agent %s version %d %s: %w", agentID, version, kind, err)
 	}
-	return answers, tokens, nil
+	return h, nil
 }
 
 // RequestDoc is one LLM request of a run in the call document: what it was

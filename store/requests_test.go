@@ -33,10 +33,10 @@ func TestCompletionHistory(t *testing.T) {
 		require.NoError(t, RecordRequests(ctx, b.tx, run, reqs))
 	}
 
-	answers, p, err := CompletionHistory(ctx, b.tx, "sales", 1, KindAnalysis, 0.99, 500)
+	h, err := CompletionHistory(ctx, b.tx, "sales", 1, KindAnalysis, 0.99, 500)
 	require.NoError(t, err)
-	require.Zero(t, answers, "no history yet")
-	require.Zero(t, p)
+	require.Zero(t, h.Answers, "no history yet")
+	require.Zero(t, h.P99)
 
 	for n := 1; n <= 100; n++ {
 		record(1, KindAnalysis, n*10)
@@ -44,16 +44,16 @@ func TestCompletionHistory(t *testing.T) {
 	record(1, KindAnalysis, 0)    // a failed request: no answer, not counted
 	record(1, KindQC, 5000)       // another kind
 	record(2, KindAnalysis, 9000) // another plan version
-	answers, p, err = CompletionHistory(ctx, b.tx, "sales", 1, KindAnalysis, 0.99, 500)
+	h, err = CompletionHistory(ctx, b.tx, "sales", 1, KindAnalysis, 0.99, 500)
 	require.NoError(t, err)
-	require.Equal(t, 100, answers)
-	require.Equal(t, 990, p, "percentile_disc: the 99th of 10..1000")
+	require.Equal(t, 100, h.Answers)
+	require.Equal(t, 990, h.P99, "percentile_disc: the 99th of 10..1000")
 
 	// Only the latest runs count.
-	answers, p, err = CompletionHistory(ctx, b.tx, "sales", 1, KindAnalysis, 0.99, 11)
+	h, err = CompletionHistory(ctx, b.tx, "sales", 1, KindAnalysis, 0.99, 11)
 	require.NoError(t, err)
-	require.Equal(t, 10, answers, "11 latest runs, one of them without an answer")
-	require.Equal(t, 1000, p)
+	require.Equal(t, 10, h.Answers, "11 latest runs, one of them without an answer")
+	require.Equal(t, 1000, h.P99)
 }
 
 func TestCallRequestsInTheDocument(t *testing.T) {

@@ -8,6 +8,7 @@ package s3test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"io"
 	"net/http"
@@ -53,8 +54,8 @@ type Server struct {
 func NewServer(t testing.TB, opts Options) *Server {
 	t.Helper()
 	s := &Server{
-		Bucket: or(opts.Bucket, DefaultBucket), AccessKey: or(opts.AccessKey, DefaultAccessKey),
-		SecretKey: or(opts.SecretKey, DefaultSecretKey), mem: s3mem.New(), log: &requestLog{},
+		Bucket: cmp.Or(opts.Bucket, DefaultBucket), AccessKey: cmp.Or(opts.AccessKey, DefaultAccessKey),
+		SecretKey: cmp.Or(opts.SecretKey, DefaultSecretKey), mem: s3mem.New(), log: &requestLog{},
 	}
 	if err := s.mem.CreateBucket(context.Background(), s.Bucket); err != nil {
 		t.Fatalf("s3test: create bucket %s: %v", s.Bucket, err)
@@ -201,11 +202,4 @@ func (f *faultyBackend) DeleteMulti(ctx context.Context, bucket string, objects 
 	}
 	res.Error = append(res.Error, injected...)
 	return res, nil
-}
-
-func or(v, def string) string {
-	if v == "" {
-		return def
-	}
-	return v
 }
