@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -188,7 +187,7 @@ func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) {
 			bad(k, "unknown parameter (known: %s)", strings.Join(listParams, ", "))
 		case len(q[k]) > 1:
 			bad(k, "given more than once")
-		case !utf8.ValidString(q[k][0]) || strings.IndexByte(q[k][0], 0) >= 0:
+		case !store.IsText(q[k][0]):
 			// No stored value holds either (ingest refuses them), and
 			// PostgreSQL's text cannot: a filter with one matches nothing
 			// we could answer honestly.

@@ -14,8 +14,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/postcall/postcall/analysis"
 	"github.com/postcall/postcall/call"
 	"github.com/postcall/postcall/recording"
@@ -28,23 +26,10 @@ import (
 // purged. Keys the platform sent that postcall does not model are added at
 // the top level by MarshalJSON, so that nothing it sent is dropped.
 type Document struct {
-	ID                uuid.UUID       `json:"id"`
-	CallID            string          `json:"call_id"`
-	AgentID           string          `json:"agent_id"`
-	Direction         *string         `json:"direction"`
-	Status            *string         `json:"status"`
-	EndedReason       *string         `json:"ended_reason"`
-	EndedReasonLabel  string          `json:"ended_reason_label"`
-	DisconnectedBy    *string         `json:"disconnected_by"`
-	Duration          *float64        `json:"duration"`
-	State             store.CallState `json:"state"`
-	Done              bool            `json:"done"`
-	GeneralSuccess    *bool           `json:"general_success"`
-	Disposition       *string         `json:"disposition"`
-	DispositionSource *string         `json:"disposition_source"`
-	DispositionReason *string         `json:"disposition_reason"`
-	CallSummary       *string         `json:"call_summary"`
-	FinalScore        *int            `json:"final_score"`
+	// ListItem holds the keys a listing shows too (id, call_id, status,
+	// disposition, is_purged, ...), derived as the list derives them.
+	store.ListItem
+	FinalScore *int `json:"final_score"`
 	// Demo is true when any current result came from the built-in demo
 	// model, not a real LLM: the disposition, summary and score are then
 	// demo output too.
@@ -58,30 +43,19 @@ type Document struct {
 	// Redaction counts, per entity the agent's plan listed at ingest, what
 	// was replaced by placeholders in the transcript; null when the plan
 	// redacted nothing. Never a value.
-	Redaction       redact.Counts   `json:"redaction"`
-	PhoneNumber     *string         `json:"phone_number"`
-	CustomerName    *string         `json:"customer_name"`
-	CustomerRequest *string         `json:"customer_request"`
-	Source          *string         `json:"source"`
-	CampaignID      *string         `json:"campaign_id"`
-	IsTest          bool            `json:"is_test"`
-	Carrier         *string         `json:"carrier"`
-	DID             *string         `json:"did"`
-	StartedAt       *time.Time      `json:"started_at"`
-	AnsweredAt      *time.Time      `json:"answered_at"`
-	EndedAt         time.Time       `json:"ended_at"`
-	RingMs          *int64          `json:"ring_ms"`
-	HoldMs          *int64          `json:"hold_ms"`
-	TalkMs          *int64          `json:"talk_ms"`
-	ContactData     json.RawMessage `json:"contact_data"`
-	FunctionOutput  json.RawMessage `json:"function_output"`
-	PlanVersion     *int            `json:"plan_version"`
-	Runs            []Run           `json:"runs"`
-	IsPurged        bool            `json:"is_purged"`
-	PurgedAt        *time.Time      `json:"purged_at"`
-	DeletedAt       *time.Time      `json:"deleted_at"`
-	CreatedAt       time.Time       `json:"created_at"`
-	UpdatedAt       time.Time       `json:"updated_at"`
+	Redaction      redact.Counts   `json:"redaction"`
+	Source         *string         `json:"source"`
+	CampaignID     *string         `json:"campaign_id"`
+	Carrier        *string         `json:"carrier"`
+	DID            *string         `json:"did"`
+	AnsweredAt     *time.Time      `json:"answered_at"`
+	RingMs         *int64          `json:"ring_ms"`
+	HoldMs         *int64          `json:"hold_ms"`
+	TalkMs         *int64          `json:"talk_ms"`
+	ContactData    json.RawMessage `json:"contact_data"`
+	FunctionOutput json.RawMessage `json:"function_output"`
+	PlanVersion    *int            `json:"plan_version"`
+	Runs           []Run           `json:"runs"`
 
 	extra map[string]json.RawMessage
 }
@@ -184,22 +158,12 @@ func SignWith(rec *recording.Store) Options {
 // Build assembles the call document of c.
 func Build(ctx context.Context, db store.DBTX, c *store.Call, opts Options) (*Document, error) {
 	r := &c.Record
-	reason := call.LookupReason(r.EndedReason)
 	d := &Document{
-		ID: c.ID, CallID: r.CallID, AgentID: r.AgentID,
-		Direction: null(r.Direction), Status: null(call.DeriveStatus(r)), EndedReason: null(r.EndedReason),
-		EndedReasonLabel: reason.Label, DisconnectedBy: null(call.DisconnectedBy(r)), Duration: r.Duration,
-		State: c.State, Done: c.Done, GeneralSuccess: c.GeneralSuccess, Disposition: c.Disposition,
-		DispositionSource: c.DispositionSource, DispositionReason: c.AutoReason, CallSummary: c.CallSummary,
-		FinalScore: c.FinalScore, Integrations: []Integration{}, Transcript: r.Transcript,
-		PhoneNumber: null(r.PhoneNumber), CustomerName: null(r.CustomerName), CustomerRequest: null(r.CustomerRequest),
-		Source: null(r.Source), CampaignID: null(r.CampaignID), IsTest: r.IsTest, Carrier: null(r.Carrier),
-		DID: null(r.DID), StartedAt: r.StartedAt, AnsweredAt: r.AnsweredAt, EndedAt: r.EndedAt,
-		RingMs: r.RingMs, HoldMs: r.HoldMs, TalkMs: r.TalkMs,
+		ListItem: c.ListItem(), FinalScore: c.FinalScore, Integrations: []Integration{}, Transcript: r.Transcript,
+		Source: null(r.Source), CampaignID: null(r.CampaignID), Carrier: null(r.Carrier), DID: null(r.DID),
+		AnsweredAt: r.AnsweredAt, RingMs: r.RingMs, HoldMs: r.HoldMs, TalkMs: r.TalkMs,
 		ContactData: rawOrNull(r.ContactData), FunctionOutput: rawOrNull(r.FunctionOutput),
-		PlanVersion: c.PlanVersion, Runs: []Run{},
-		IsPurged: c.IsPurged, PurgedAt: c.PurgedAt, DeletedAt: c.DeletedAt, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
-		extra: r.Extra,
+		PlanVersion: c.PlanVersion, Runs: []Run{}, extra: r.Extra,
 	}
 
 	runs, err := store.CallRuns(ctx, db, c.ID)

@@ -80,5 +80,8 @@ func TestListItemDerivesStatusLikeTheDocument(t *testing.T) {
 		require.Equal(t, doc.Status, item.Status, tc.name)
 		require.Equal(t, doc.DisconnectedBy, item.DisconnectedBy, tc.name)
 		require.Equal(t, doc.EndedReasonLabel, item.EndedReasonLabel, tc.name)
+		// The list reads fewer columns (no transcript) but must derive
+		// every key of the item as the document does.
+		require.Equal(t, doc.ListItem, *item, tc.name)
 	}
 }

@@ -15,8 +15,8 @@ import (
 // (loopback, private, link-local, metadata...). It returns "" when the host
 // is public or cannot be resolved now (DNS may answer differently when the
 // delivery runs, and the guard checks again then). agents apply prints it
-// as a warning: such a plan is valid, and right on a worker that allows
-// private targets.
+// as a warning, with the setting that allows such targets: the plan is
+// valid, and right on a worker that allows private targets.
 func PrivateTargetWarning(ctx context.Context, t Target, resolver *net.Resolver) string {
 	u := targetURL(t)
 	if u == nil {
@@ -31,16 +31,16 @@ func PrivateTargetWarning(ctx context.Context, t Target, resolver *net.Resolver)
 	} else if addrs, err = resolver.LookupNetIP(ctx, "ip", host); err != nil {
 		return ""
 	}
+	if len(addrs) == 0 {
+		return ""
+	}
 	for _, a := range addrs {
 		if AddressAllowed(a.Unmap()) {
 			return ""
 		}
 	}
-	if len(addrs) == 0 {
-		return ""
-	}
-	return fmt.Sprintf("integrations[%s]: %s resolves only to addresses deliveries refuse (loopback, private, link-local or reserved): "+
-		"its deliveries will fail unless the worker sets POSTCALL_ALLOW_PRIVATE_TARGETS=1", t.Name(), hostOf(u))
+	return fmt.Sprintf("integrations[%s]: %s resolves only to addresses deliveries refuse (loopback, private, link-local or reserved)",
+		t.Name(), hostOf(u))
 }
 
 // targetURL is where t sends.

@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -240,7 +238,7 @@ func scanAudit(row pgx.CollectableRow) (AuditEntry, error) {
 // postcall's id or the platform's call_id; it works after the call was
 // hard-deleted.
 func CallAudit(ctx context.Context, db store.DBTX, ref string) ([]AuditEntry, error) {
-	if !utf8.ValidString(ref) || strings.IndexByte(ref, 0) >= 0 {
+	if !store.IsText(ref) {
 		return nil, nil // names no call: ingest refuses such call_ids
 	}
 	var rows pgx.Rows

@@ -18,10 +18,13 @@ func RecordAnswer(ctx context.Context, db DBTX, run *Run, reqs []LLMRequest, res
 	if err != nil {
 		return err
 	}
-	// args: $1 id, $2 status, $3 model, $4 demo, $5 output, $6 score, $7
-	// passed, $8 error, $9 latency; the answer is the model's part of them.
-	// A purged call's run keeps no answer before its result is stored
-	// (and purged in the same transaction): the answer may quote the call.
+	// args are finishArgs': [0] id, [1] status, [2] model, [3] demo, [4]
+	// output, [5] score, [6] passed, [7] error, [8] latency. The answer is the
+	// model's part of them, passed after recordRequests' 15 arguments: model
+	// $16, demo $17, output $18, score $19, passed $20, latency $21 ($2 is
+	// recordRequests' call id). A purged call's run keeps no answer before
+	// its result is stored (and purged in the same transaction): the answer
+	// may quote the call.
 	const set = `, model = $16, demo = $17, score = $19, passed = $20, latency_ms = $21,
 		output = CASE WHEN (SELECT is_purged FROM calls WHERE id = $2) THEN output ELSE $18 END`
 	if err := recordRequests(ctx, db, run, reqs, set, args[2], args[3], args[4], args[5], args[6], args[8]); err != nil {

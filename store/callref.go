@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -25,7 +23,7 @@ var ErrCallIDIsAnID = errors.New("is the id postcall gave another call: a call_i
 // callRefWhere is the WHERE clause (with ORDER BY and LIMIT) that finds the
 // call ref names, and its arguments; ok is false when ref can name no call.
 func callRefWhere(ref string) (where string, args []any, ok bool) {
-	if !utf8.ValidString(ref) || strings.IndexByte(ref, 0) >= 0 {
+	if !IsText(ref) {
 		return "", nil, false
 	}
 	if id, err := uuid.Parse(ref); err == nil {

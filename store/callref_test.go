@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/postcall/postcall/call"
@@ -46,4 +47,27 @@ func TestCallReferenceIDWins(t *testing.T) {
 	rec := &call.Record{CallID: target.String(), AgentID: "sales", EndedReason: "customer-ended-call", EndedAt: now}
 	_, _, err = InsertCall(ctx, b.tx, NewCall{Record: rec})
 	require.ErrorIs(t, err, ErrCallIDIsAnID)
+}
+
+// TestLockCallIsByIDOnly: LockCall and LockCallHead take postcall's id.
+// When no call has it (the call was hard-deleted while a job of it was
+// queued), they must not find a call whose call_id is that id's text,
+// which GetCall rightly finds by the reference rule.
+func TestLockCallIsByIDOnly(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupList(t)
+	gone := uuid.New()
+	other := b.insert(t, time.Now(), func(r *call.Record) { r.CallID = gone.String() })
+
+	c, err := GetCall(ctx, b.tx, gone.String())
+	require.NoError(t, err)
+	require.Equal(t, other, c.ID)
+	_, err = LockCall(ctx, b.tx, gone)
+	require.ErrorIs(t, err, ErrNotFound)
+	_, err = LockCallHead(ctx, b.tx, gone)
+	require.ErrorIs(t, err, ErrNotFound)
+	locked, err := LockCall(ctx, b.tx, other)
+	require.NoError(t, err)
+	require.Equal(t, other, locked.ID)
 }

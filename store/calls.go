@@ -273,7 +273,11 @@ func scanCall(row pgx.Row, extra ...any) (*Call, error) {
 // GetCall returns the call named by ref: postcall's id or the platform's
 // call_id.
 func GetCall(ctx context.Context, db DBTX, ref string) (*Call, error) {
-	return getCall(ctx, db, ref, callColumns, "")
+	where, args, ok := callRefWhere(ref)
+	if !ok {
+		return nil, fmt.Errorf("call %q: %w", ref, ErrNotFound)
+	}
+	return getCall(ctx, db, ref, callColumns, where, args...)
 }
 
 // LockCall returns the call with its row locked until the end of tx:
@@ -281,29 +285,30 @@ func GetCall(ctx context.Context, db DBTX, ref string) (*Call, error) {
 // The lock is FOR NO KEY UPDATE, the one an UPDATE of the row takes: it does
 // not block the foreign-key checks of rows that merely reference the call
 // (an LLM request recorded by the call's other run, a delivery attempt), as
-// FOR UPDATE would.
+// FOR UPDATE would. id is postcall's id, never a call_id: a job of a
+// hard-deleted call must not lock (and write to) a call whose call_id
+// happens to be that id.
 func LockCall(ctx context.Context, tx DBTX, id uuid.UUID) (*Call, error) {
-	return getCall(ctx, tx, id.String(), callColumns, callLock)
+	return getCall(ctx, tx, id.String(), callColumns, lockByID, id)
 }
 
-const callLock = " FOR NO KEY UPDATE"
+// lockByID finds and locks the call with the id $1.
+const lockByID = " WHERE id = $1 FOR NO KEY UPDATE"
 
 // LockCallHead locks the call like LockCall but returns it with
 // Record.Transcript nil: finalization only needs the call's processing
 // state, and decoding the transcript is most of the cost of reading a call.
 func LockCallHead(ctx context.Context, tx DBTX, id uuid.UUID) (*Call, error) {
-	return getCall(ctx, tx, id.String(), headColumns, callLock)
+	return getCall(ctx, tx, id.String(), headColumns, lockByID, id)
 }
 
 // headColumns are callColumns with a null transcript, for scanCall.
 var headColumns = strings.Replace(callColumns, "transcript,", "NULL::jsonb AS transcript,", 1)
 
-func getCall(ctx context.Context, db DBTX, ref, columns, suffix string) (*Call, error) {
-	where, args, ok := callRefWhere(ref)
-	if !ok {
-		return nil, fmt.Errorf("call %q: %w", ref, ErrNotFound)
-	}
-	c, err := scanCall(db.QueryRow(ctx, `SELECT `+columns+` FROM calls`+where+suffix, args...))
+// getCall reads the columns of the call where (a WHERE clause and what
+// follows it) finds; ref names the call in errors.
+func getCall(ctx context.Context, db DBTX, ref, columns, where string, args ...any) (*Call, error) {
+	c, err := scanCall(db.QueryRow(ctx, `SELECT `+columns+` FROM calls`+where, args...))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("call %q: %w", ref, ErrNotFound)
 	}

@@ -112,7 +112,8 @@ type ListPage struct {
 // ListItem is a call as a listing shows it (seed 004's list view): the
 // basic facts and the outcome, without transcript, recording or QC score,
 // which only the call document has. Personal data of a purged call
-// (phone_number, customer_name) is null.
+// (phone_number, customer_name) is null. The call document embeds it, so
+// that a key of both is written, and derived (Call.ListItem), once.
 type ListItem struct {
 	ID                uuid.UUID  `json:"id"`
 	CallID            string     `json:"call_id"`
@@ -128,7 +129,7 @@ type ListItem struct {
 	Duration          *float64   `json:"duration"`
 	StartedAt         *time.Time `json:"started_at"`
 	EndedAt           time.Time  `json:"ended_at"`
-	State             string     `json:"state"`
+	State             CallState  `json:"state"`
 	Done              bool       `json:"done"`
 	GeneralSuccess    *bool      `json:"general_success"`
 	Disposition       *string    `json:"disposition"`
@@ -141,6 +142,24 @@ type ListItem struct {
 	DeletedAt         *time.Time `json:"deleted_at"`
 	CreatedAt         time.Time  `json:"created_at"`
 	UpdatedAt         time.Time  `json:"updated_at"`
+}
+
+// ListItem is c as a listing shows it: the record's facts, status,
+// disconnected_by and the reason's label derived from them, and the
+// outcome. Purged personal data is null because the purge nulled it in c.
+func (c *Call) ListItem() ListItem {
+	r := &c.Record
+	return ListItem{
+		ID: c.ID, CallID: r.CallID, AgentID: r.AgentID, Direction: null(r.Direction),
+		Status: null(call.DeriveStatus(r)), EndedReason: null(r.EndedReason),
+		EndedReasonLabel: call.LookupReason(r.EndedReason).Label, DisconnectedBy: null(call.DisconnectedBy(r)),
+		CustomerName: null(r.CustomerName), CustomerRequest: null(r.CustomerRequest), PhoneNumber: null(r.PhoneNumber),
+		Duration: r.Duration, StartedAt: r.StartedAt, EndedAt: r.EndedAt,
+		State: c.State, Done: c.Done, GeneralSuccess: c.GeneralSuccess, Disposition: c.Disposition,
+		DispositionSource: c.DispositionSource, DispositionReason: c.AutoReason, CallSummary: c.CallSummary,
+		IsTest: r.IsTest, IsPurged: c.IsPurged, PurgedAt: c.PurgedAt, DeletedAt: c.DeletedAt,
+		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
+	}
 }
 
 // searchExpr is what ListFilter.Search is matched against. It must stay
@@ -273,36 +292,32 @@ func GetListItem(ctx context.Context, db DBTX, id uuid.UUID) (*ListItem, error) 
 	return &item, nil
 }
 
+// scanListItem scans a row of listColumns into the fields of a Call that
+// Call.ListItem reads, so that the list derives every key as the call
+// document does. The transcript is not read: only whether the customer
+// spoke matters to DeriveStatus, and one placeholder turn stands for that.
 func scanListItem(row pgx.CollectableRow) (ListItem, error) {
 	var (
-		it                                             ListItem
-		r                                              call.Record
+		c                                              Call
+		r                                              = &c.Record
 		direction, status, endedReason, disconnectedBy *string
+		customerName, customerRequest, phoneNumber     *string
 		userSpoke                                      bool
 	)
-	err := row.Scan(&it.ID, &it.CallID, &it.AgentID, &direction, &status, &endedReason, &disconnectedBy,
-		&it.CustomerName, &it.CustomerRequest, &it.PhoneNumber,
-		&it.Duration, &r.TalkMs, &it.StartedAt, &r.AnsweredAt, &it.EndedAt, &userSpoke,
-		&it.State, &it.Done, &it.GeneralSuccess, &it.Disposition, &it.DispositionSource, &it.DispositionReason,
-		&it.CallSummary, &it.IsTest, &it.IsPurged, &it.PurgedAt, &it.DeletedAt, &it.CreatedAt, &it.UpdatedAt)
+	err := row.Scan(&c.ID, &r.CallID, &r.AgentID, &direction, &status, &endedReason, &disconnectedBy,
+		&customerName, &customerRequest, &phoneNumber,
+		&r.Duration, &r.TalkMs, &r.StartedAt, &r.AnsweredAt, &r.EndedAt, &userSpoke,
+		&c.State, &c.Done, &c.GeneralSuccess, &c.Disposition, &c.DispositionSource, &c.AutoReason,
+		&c.CallSummary, &r.IsTest, &c.IsPurged, &c.PurgedAt, &c.DeletedAt, &c.CreatedAt, &c.UpdatedAt)
 	if err != nil {
-		return it, err
+		return ListItem{}, err
 	}
-	// Derive status, disconnected_by and the reason label exactly as the
-	// call document does, from the same record fields. The transcript is
-	// not read: only whether the customer spoke matters to DeriveStatus,
-	// and one placeholder turn stands for that.
 	r.Direction, r.Status, r.EndedReason, r.DisconnectedBy = deref(direction), deref(status), deref(endedReason), deref(disconnectedBy)
-	r.EndedAt, r.StartedAt, r.Duration = it.EndedAt, it.StartedAt, it.Duration
+	r.CustomerName, r.CustomerRequest, r.PhoneNumber = deref(customerName), deref(customerRequest), deref(phoneNumber)
 	if userSpoke {
 		r.Transcript = []call.Turn{{Role: call.RoleUser, Text: "-"}}
 	}
-	it.Direction = direction
-	it.Status = null(call.DeriveStatus(&r))
-	it.EndedReason = endedReason
-	it.EndedReasonLabel = call.LookupReason(r.EndedReason).Label
-	it.DisconnectedBy = null(call.DisconnectedBy(&r))
-	return it, nil
+	return c.ListItem(), nil
 }
 
 // cleanSearch trims a search term and drops control characters, so that

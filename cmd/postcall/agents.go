@@ -140,7 +140,8 @@ func warnPrivateTargets(ctx context.Context, e *env, file string, targets []agen
 	defer cancel()
 	for _, t := range targets {
 		if w := crm.PrivateTargetWarning(ctx, t.target, net.DefaultResolver); w != "" {
-			fmt.Fprintf(e.stderr, "warning: %s: agent %q: %s\n", file, t.agentID, w)
+			fmt.Fprintf(e.stderr, "warning: %s: agent %q: %s: its deliveries will fail unless the worker sets POSTCALL_ALLOW_PRIVATE_TARGETS=1\n",
+				file, t.agentID, w)
 		}
 	}
 }

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/postcall/postcall/internal/app"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/postcall/postcall/internal/app"
 	"github.com/postcall/postcall/retention"
 	"github.com/postcall/postcall/store"
 )
@@ -115,7 +115,7 @@ func auditCall(ctx context.Context, w io.Writer, a *app.App, ref string) error {
 	if err != nil {
 		return err
 	}
-	c, err := store.GetCall(ctx, a.Pool, ref)
+	c, err := a.Calls.Find(ctx, ref)
 	switch {
 	case errors.Is(err, store.ErrNotFound) && len(entries) == 0:
 		return &exitError{code: 1, msg: "not found"}

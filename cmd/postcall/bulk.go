@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/postcall/postcall/internal/app"
 	"io"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/postcall/postcall/internal/app"
 	"github.com/postcall/postcall/pipeline"
 	"github.com/postcall/postcall/store"
 )

@@ -6,11 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/postcall/postcall/internal/app"
 	"io"
 	"os"
 
 	"github.com/postcall/postcall/call"
+	"github.com/postcall/postcall/internal/app"
 )
 
 // maxLineBytes bounds one call record: long calls have long transcripts.

@@ -68,6 +68,31 @@ func (b *testBundle) run(t *testing.T, ctx context.Context, stdin string, extraE
 	return result{stdout.String(), stderr.String(), code}
 }
 
+// startWorker runs `postcall worker` with extraEnv in the background.
+// stop ends it as SIGTERM would and returns its result, failing the test
+// when it does not stop within 30 s; it also runs when the test ends.
+func (b *testBundle) startWorker(t *testing.T, extraEnv []string) (stop func() result) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan result, 1)
+	go func() { done <- b.run(t, ctx, "", extraEnv, "worker") }()
+	var once sync.Once
+	var res result
+	stop = func() result {
+		once.Do(func() {
+			cancel()
+			select {
+			case res = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("worker did not stop")
+			}
+		})
+		return res
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
 func (b *testBundle) file(t *testing.T, name, content string) string {
 	t.Helper()
 	path := filepath.Join(b.dir, name)
@@ -280,9 +305,7 @@ func TestWorkerEndToEnd(t *testing.T) {
 	require.Zero(t, b.run(t, ctx, "", nil, "agents", "apply", b.file(t, "a.yaml", testAgents)).code)
 	require.Zero(t, b.run(t, ctx, goodCall, nil, "ingest").code)
 
-	workerCtx, stop := context.WithCancel(ctx)
-	done := make(chan result, 1)
-	go func() { done <- b.run(t, workerCtx, "", llmEnv, "worker") }()
+	stopWorker := b.startWorker(t, llmEnv)
 
 	res := b.run(t, ctx, "", llmEnv, "reanalyze", "c-1", "--kind", "qc", "--wait", "--timeout", "30s")
 	require.Equal(t, 0, res.code, res.stderr)
@@ -306,16 +329,11 @@ func TestWorkerEndToEnd(t *testing.T) {
 	require.Positive(t, doc.Tokens.Prompt)
 	require.Len(t, doc.Runs, 3, "analysis + QC from ingest, QC again from reanalyze")
 
-	stop()
-	select {
-	case res := <-done:
-		require.Equal(t, 0, res.code, res.stderr)
-		require.Contains(t, res.stderr, "worker stopped")
-		require.NotContains(t, res.stderr, "+15550100001", "no phone numbers in logs")
-		require.NotContains(t, res.stderr, "I want the demo", "no transcript text in logs")
-	case <-time.After(30 * time.Second):
-		t.Fatal("worker did not stop")
-	}
+	res = stopWorker()
+	require.Equal(t, 0, res.code, res.stderr)
+	require.Contains(t, res.stderr, "worker stopped")
+	require.NotContains(t, res.stderr, "+15550100001", "no phone numbers in logs")
+	require.NotContains(t, res.stderr, "I want the demo", "no transcript text in logs")
 }
 
 // TestIngestSkipsALineTooLongAndGoesOn: a line over 64 MiB stopped ingest
@@ -379,10 +397,7 @@ func TestReanalyzeWaitFailsWhenTheRunFails(t *testing.T) {
 	ctx := context.Background()
 	require.Zero(t, b.run(t, ctx, "", nil, "agents", "apply", b.file(t, "a.yaml", testAgents)).code)
 	require.Zero(t, b.run(t, ctx, goodCall, nil, "ingest").code)
-	workerCtx, stop := context.WithCancel(ctx)
-	done := make(chan result, 1)
-	go func() { done <- b.run(t, workerCtx, "", llmEnv, "worker") }()
-	t.Cleanup(func() { stop(); <-done })
+	b.startWorker(t, llmEnv)
 
 	res := b.run(t, ctx, "", llmEnv, "reanalyze", "c-1", "--kind", "qc", "--wait", "--timeout", "30s")
 	require.Equal(t, 1, res.code, res.stdout)

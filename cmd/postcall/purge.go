@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/postcall/postcall/internal/app"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/postcall/postcall/internal/app"
 	"github.com/postcall/postcall/retention"
 	"github.com/postcall/postcall/store"
 )

@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/postcall/postcall/calldoc"
 	"github.com/postcall/postcall/pipeline"
 	"github.com/postcall/postcall/store"
 )
@@ -93,20 +94,20 @@ func runReanalyze(ctx context.Context, e *env, args []string) error {
 		waitCtx, cancel := context.WithTimeout(ctx, *timeout)
 		defer cancel()
 		for _, id := range enqueued {
-			c, err := waitDone(waitCtx, a.Pool, id)
+			c, err := waitDone(waitCtx, a.Calls, id)
 			if err != nil {
 				return fmt.Errorf("wait for %s: %w", id, err)
 			}
-			if err := printCall(ctx, e.stdout, a, c); err != nil {
+			doc, err := a.Calls.Document(ctx, c)
+			if err != nil {
 				return err
 			}
-			if c.State == store.StateFailed {
+			if err := printDocument(e.stdout, doc); err != nil {
+				return err
+			}
+			if doc.State == store.StateFailed {
 				failed = true
-				why, err := runFailures(ctx, a.Pool, c)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(e.stderr, "%s: finished, but a run failed: %s\n", c.Record.CallID, why)
+				fmt.Fprintf(e.stderr, "%s: finished, but a run failed: %s\n", doc.CallID, runFailures(doc))
 			}
 		}
 	}
@@ -118,11 +119,11 @@ func runReanalyze(ctx context.Context, e *env, args []string) error {
 
 // waitDone polls until the call is finalized. Polling keeps the command
 // independent of where the worker runs.
-func waitDone(ctx context.Context, db store.DBTX, id string) (*store.Call, error) {
+func waitDone(ctx context.Context, calls *pipeline.Calls, id string) (*store.Call, error) {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		c, err := store.GetCall(ctx, db, id)
+		c, err := calls.Find(ctx, id)
 		if err != nil {
 			return nil, err
 		}
@@ -138,26 +139,23 @@ func waitDone(ctx context.Context, db store.DBTX, id string) (*store.Call, error
 }
 
 // runFailures says which of the call's current runs failed, and why.
-func runFailures(ctx context.Context, db store.DBTX, c *store.Call) (string, error) {
-	var ids []int64
-	for _, id := range []*int64{c.AnalysisRunID, c.QCRunID} {
-		if id != nil {
-			ids = append(ids, *id)
-		}
-	}
-	runs, err := store.GetRuns(ctx, db, ids...)
-	if err != nil {
-		return "", err
-	}
+func runFailures(doc *calldoc.Document) string {
 	var why []string
-	for _, id := range ids {
-		if r := runs[id]; r != nil && r.Status == store.RunFailed {
-			msg := "no reason recorded"
-			if r.Error != nil {
-				msg = *r.Error
-			}
-			why = append(why, r.Kind+": "+msg)
+	add := func(kind string, status store.RunStatus, msg *string) {
+		if status != store.RunFailed {
+			return
 		}
+		reason := "no reason recorded"
+		if msg != nil {
+			reason = *msg
+		}
+		why = append(why, kind+": "+reason)
 	}
-	return strings.Join(why, "; "), nil
+	if doc.Analysis != nil {
+		add(store.KindAnalysis, doc.Analysis.Status, doc.Analysis.Error)
+	}
+	if doc.QC != nil {
+		add(store.KindQC, doc.QC.Status, doc.QC.Error)
+	}
+	return strings.Join(why, "; ")
 }

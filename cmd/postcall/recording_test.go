@@ -57,12 +57,9 @@ integrations:
 	rec := `{"call_id":"c-9","agent_id":"vm","ended_at":"2026-11-20T10:00:00Z","ended_reason":"voicemail","recording_key":"rec/c-9.wav","phone_number":"+15550100009"}`
 	require.Zero(t, b.run(t, ctx, rec, s3Env, "ingest").code)
 
-	workerCtx, stop := context.WithCancel(ctx)
-	done := make(chan result, 1)
-	go func() { done <- b.run(t, workerCtx, "", s3Env, "worker") }()
+	stopWorker := b.startWorker(t, s3Env)
 	defer func() {
-		stop()
-		res := <-done
+		res := stopWorker()
 		require.Equal(t, 0, res.code, res.stderr)
 		require.NotContains(t, res.stderr, "X-Amz-Signature", "signed URLs never reach the log")
 		require.NotContains(t, res.stderr, "+15550100009")

@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/postcall/postcall/internal/app"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -41,23 +41,19 @@ func runShow(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		doc, err := a.Calls.Document(ctx, c)
-		if err != nil {
-			return err
-		}
-		return writeDocumentJSON(e.stdout, doc)
-	}
-	return printCall(ctx, e.stdout, a, c)
-}
-
-// printCall writes the human summary of a call: the outcome first, then the
-// facts, then the runs.
-func printCall(ctx context.Context, w io.Writer, a *app.App, c *store.Call) error {
 	doc, err := a.Calls.Document(ctx, c)
 	if err != nil {
 		return err
 	}
+	if *asJSON {
+		return writeDocumentJSON(e.stdout, doc)
+	}
+	return printDocument(e.stdout, doc)
+}
+
+// printDocument writes the human summary of a call: the outcome first, then
+// the facts, then the runs.
+func printDocument(w io.Writer, doc *calldoc.Document) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(k string, v any) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
 	row("id", doc.ID)
@@ -86,7 +82,7 @@ func printCall(ctx context.Context, w io.Writer, a *app.App, c *store.Call) erro
 		row("analysis", runLine(doc.Analysis.Status, doc.Analysis.Model, doc.Analysis.Demo, doc.Analysis.Error))
 		var fields map[string]any
 		if json.Unmarshal(doc.Analysis.Fields, &fields) == nil {
-			for _, k := range sortedKeys(fields) {
+			for _, k := range slices.Sorted(maps.Keys(fields)) {
 				row("  "+k, str(fields[k]))
 			}
 		}
@@ -206,13 +202,4 @@ func str(v any) string {
 		}
 		return fmt.Sprint(v)
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
