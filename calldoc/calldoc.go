@@ -174,7 +174,9 @@ func Build(ctx context.Context, db store.DBTX, c *store.Call, opts Options) (*Do
 	if err != nil {
 		return nil, err
 	}
+	var usage analysis.Usage // the call's, summed from its runs': every request belongs to a run
 	for _, run := range runs {
+		usage = usage.Add(run.Usage)
 		llmRequests := requests[run.ID]
 		if llmRequests == nil {
 			llmRequests = []store.RequestDoc{} // the document says [], not null
@@ -201,10 +203,6 @@ func Build(ctx context.Context, db store.DBTX, c *store.Call, opts Options) (*Do
 		}
 	}
 	if d.Redaction, err = store.CallRedaction(ctx, db, c.ID); err != nil {
-		return nil, err
-	}
-	usage, err := store.CallUsage(ctx, db, c.ID)
-	if err != nil {
 		return nil, err
 	}
 	d.Tokens = tokens(usage)

@@ -179,13 +179,17 @@ func TestIngestToDone(t *testing.T) {
 		require.NotNil(t, req.PromptCacheKey)
 		require.Equal(t, "24h", *req.PromptCacheRetention)
 	}
-	usage, err := store.CallUsage(ctx, b.pool, c.ID)
-	require.NoError(t, err)
-	require.Positive(t, usage.Prompt)
-	require.Positive(t, usage.Completion)
+	// Usage is stored per request; the document's tokens are its sum.
+	var prompt, completion int
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT sum(prompt_tokens), sum(completion_tokens)
+		FROM llm_requests WHERE call_id = $1`, c.ID).Scan(&prompt, &completion))
+	require.Positive(t, prompt)
+	require.Positive(t, completion)
 
 	doc, err := calldoc.Build(ctx, b.pool, c, calldoc.Options{})
 	require.NoError(t, err)
+	require.Equal(t, prompt, doc.Tokens.Prompt)
+	require.Equal(t, completion, doc.Tokens.Completion)
 	js, err := json.Marshal(doc)
 	require.NoError(t, err)
 	var m map[string]any

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/postcall/postcall/agent"
 	"github.com/postcall/postcall/analysis"
 	"github.com/postcall/postcall/store"
 )
@@ -64,4 +65,17 @@ func (h *histories) get(ctx context.Context, db store.DBTX, agentID string, vers
 	}
 	h.m[key] = cachedHistory{history: hist, read: now}
 	return hist, nil
+}
+
+// plansOwnBudget reports whether the plan sets the output budget of kind
+// itself (analysis.max_tokens, qc.max_tokens): the answers' history is then
+// never used, so it is not read.
+func plansOwnBudget(plan *agent.Plan, kind string) bool {
+	switch kind {
+	case store.KindAnalysis:
+		return plan.Analysis != nil && plan.Analysis.MaxTokens > 0
+	case store.KindQC:
+		return plan.QC != nil && plan.QC.MaxTokens > 0
+	}
+	return false
 }

@@ -192,8 +192,10 @@ func (p *Service) Execute(ctx context.Context, db store.DBTX, runID int64) (*Exe
 	}
 
 	in := InputFromRecord(&c.Record)
-	if in.History, err = p.histories.get(ctx, db, run.AgentID, run.PlanVersion, run.Kind); err != nil {
-		return nil, err
+	if !plansOwnBudget(plan, run.Kind) {
+		if in.History, err = p.histories.get(ctx, db, run.AgentID, run.PlanVersion, run.Kind); err != nil {
+			return nil, err
+		}
 	}
 	start := time.Now()
 	var (

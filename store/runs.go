@@ -312,16 +312,3 @@ func SetRunWaiting(ctx context.Context, db DBTX, id int64) error {
 	}
 	return nil
 }
-
-// CallUsage sums the usage of every LLM request made for the call.
-func CallUsage(ctx context.Context, db DBTX, callID uuid.UUID) (analysis.Usage, error) {
-	var u analysis.Usage
-	err := db.QueryRow(ctx, `
-		SELECT COALESCE(sum(prompt_tokens), 0), COALESCE(sum(completion_tokens), 0),
-		       COALESCE(sum(cached_read_tokens), 0), COALESCE(sum(cache_created_tokens), 0)
-		FROM llm_requests WHERE call_id = $1`, callID).Scan(&u.Prompt, &u.Completion, &u.CachedRead, &u.CacheCreated)
-	if err != nil {
-		return analysis.Usage{}, fmt.Errorf("sum usage of call %s: %w", callID, err)
-	}
-	return u, nil
-}
