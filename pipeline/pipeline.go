@@ -25,6 +25,7 @@ import (
 	"github.com/postcall/postcall/agent"
 	"github.com/postcall/postcall/analysis"
 	"github.com/postcall/postcall/call"
+	"github.com/postcall/postcall/pricing"
 	"github.com/postcall/postcall/retention"
 	"github.com/postcall/postcall/store"
 )
@@ -63,6 +64,13 @@ type Service struct {
 	Demo bool
 	// Deliveries creates the CRM deliveries of a finalized call. Nil: none.
 	Deliveries *Deliveries
+	// Prices prices each LLM request when it is stored. Default nil: the
+	// built-in table (pricing.Default).
+	Prices *pricing.Table
+	// CostObserver, when set, is told what each priced request cost once
+	// it is recorded (e.g. for metrics). It must be safe for concurrent use
+	// and must not block. Default none.
+	CostObserver func(CostObservation)
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 
@@ -225,7 +233,7 @@ func (p *Service) Execute(ctx context.Context, db store.DBTX, runID int64) (*Exe
 	}
 	if runErr == nil {
 		// Money spent, and what it bought, is recorded whatever happens next.
-		res, err := p.recordAnswer(ctx, db, run, storeRequests(requests), &store.RunResult{
+		res, err := p.recordAnswer(ctx, db, run, p.storeRequests(requests), &store.RunResult{
 			Status: store.RunSucceeded, Model: model, Demo: p.Demo, Output: output, Score: score, Passed: passed,
 			Latency: time.Since(start),
 		})
@@ -234,7 +242,7 @@ func (p *Service) Execute(ctx context.Context, db store.DBTX, runID int64) (*Exe
 		}
 		return &Executed{run: run, result: res}, nil
 	}
-	if err := store.RecordRequests(ctx, db, run, storeRequests(requests)); err != nil {
+	if err := p.recordRequests(ctx, db, run, p.storeRequests(requests)); err != nil {
 		return nil, err
 	}
 	if d, ok := analysis.RetryAfter(runErr); ok {
@@ -405,18 +413,6 @@ func decodeFields(raw []byte) (map[string]any, error) {
 	}
 	err := json.Unmarshal(raw, &fields)
 	return fields, err
-}
-
-func storeRequests(reqs []analysis.RequestRecord) []store.LLMRequest {
-	out := make([]store.LLMRequest, len(reqs))
-	for i, q := range reqs {
-		out[i] = store.LLMRequest{
-			Purpose: q.Purpose, Model: q.Model, Latency: q.Latency, Error: q.Err, MaxTokens: q.MaxTokens,
-			FinishReason: q.FinishReason, ServiceTier: q.ServiceTier, FlexFallback: q.FlexFallback,
-			Usage: q.Usage,
-		}
-	}
-	return out
 }
 
 // InputFromRecord is the per-call content of a request.

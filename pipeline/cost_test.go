@@ -1,0 +1,223 @@
+package pipeline_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/postcall/postcall/agent"
+	"github.com/postcall/postcall/analysis"
+	"github.com/postcall/postcall/analysis/openaitest"
+	"github.com/postcall/postcall/calldoc"
+	"github.com/postcall/postcall/internal/dbtest"
+	"github.com/postcall/postcall/pipeline"
+	"github.com/postcall/postcall/pricing"
+	"github.com/postcall/postcall/store"
+)
+
+// costBundle runs calls through the pipeline against a fake OpenAI server
+// whose answers report a fixed usage: 1,300 prompt tokens of which 1,024
+// cached, and 200 completion tokens.
+type costBundle struct {
+	tx       pgx.Tx
+	llm      *openaitest.Server
+	svc      *pipeline.Service
+	observed map[string]float64
+	mu       sync.Mutex
+	seq      int
+}
+
+const costUsage = `{"prompt_tokens": 1300, "completion_tokens": 200, "total_tokens": 1500,
+	"prompt_tokens_details": {"cached_tokens": 1024}}`
+
+// answers are valid analysis and QC answers for costPlan.
+func costAnswer(model string) openaitest.Responder {
+	return func(req *openaitest.Request) openaitest.Reply {
+		content := `{"summary": "The customer agreed."}`
+		if req.ResponseFormat.JSONSchema.Name == "postcall_qc" {
+			content = `{"greeting": {"passed": true, "evidence": "Hello"}}`
+		}
+		return openaitest.Reply{Content: content, Model: model, Usage: []byte(costUsage)}
+	}
+}
+
+func setupCost(t *testing.T, prices *pricing.Table) *costBundle {
+	t.Helper()
+	b := &costBundle{tx: dbtest.Tx(t), llm: openaitest.NewServer(t), observed: map[string]float64{}}
+	model, err := analysis.NewOpenAI(analysis.OpenAIConfig{BaseURL: b.llm.URL, APIKey: b.llm.APIKey})
+	require.NoError(t, err)
+	b.svc = &pipeline.Service{
+		Analyzer: &analysis.Analyzer{Model: model, DefaultModel: analysis.DefaultModel},
+		Prices:   prices,
+		CostObserver: func(o pipeline.CostObservation) {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			b.observed[o.Model] += o.USD
+		},
+	}
+	b.llm.SetDefault(costAnswer(""))
+	return b
+}
+
+// run applies a plan (extra: more top-level plan keys), ingests a call
+// and runs its analysis and QC; it returns the call's document.
+func (b *costBundle) run(t *testing.T, extra string) *calldoc.Document {
+	t.Helper()
+	ctx := context.Background()
+	b.seq++
+	agentID := fmt.Sprintf("cost-%d-%d", time.Now().UnixNano(), b.seq)
+	plans, err := agent.ParsePlans([]byte(fmt.Sprintf(`
+id: %s
+%s
+analysis:
+  prompt: "Summarise the call."
+  fields:
+    - {name: summary, type: string}
+qc:
+  prompt: "Judge the agent."
+  checklist:
+    - {id: greeting, description: "Greeted the caller", weight: 1}
+`, agentID, extra)))
+	require.NoError(t, err)
+	_, _, err = store.ApplyPlan(ctx, b.tx, &plans[0])
+	require.NoError(t, err)
+	id, started := ingestAndStart(t, ctx, b.tx, b.svc, conversation(agentID+"-call", agentID))
+	require.Len(t, started.Runs, 2)
+	for _, r := range started.Runs {
+		require.NoError(t, execute(ctx, b.svc, b.tx, r.ID, nil))
+	}
+	c, err := store.GetCall(ctx, b.tx, id.String())
+	require.NoError(t, err)
+	require.Equal(t, store.StateDone, c.State)
+	doc, err := calldoc.Build(ctx, b.tx, c, calldoc.Options{})
+	require.NoError(t, err)
+	return doc
+}
+
+// storedCosts reads llm_requests.cost_usd of a call as PostgreSQL holds it.
+func (b *costBundle) storedCosts(t *testing.T, doc *calldoc.Document) []*float64 {
+	t.Helper()
+	rows, err := b.tx.Query(context.Background(), `SELECT cost_usd::float8 FROM llm_requests WHERE call_id = $1 ORDER BY id`, doc.ID)
+	require.NoError(t, err)
+	var costs []*float64
+	for rows.Next() {
+		var c *float64
+		require.NoError(t, rows.Scan(&c))
+		costs = append(costs, c)
+	}
+	require.NoError(t, rows.Err())
+	return costs
+}
+
+// perRequest is what costUsage costs at rates: 276 fresh prompt tokens at
+// the input rate, 1,024 at the cached rate, 200 at the output rate.
+func perRequest(r pricing.Rates) float64 {
+	return (276*r.Input + 1024*r.CachedInput + 200*r.Output) / 1e6
+}
+
+func TestCostStoredPerRequestAndInTheDocument(t *testing.T) {
+	t.Parallel()
+	b := setupCost(t, nil) // nil: the built-in prices, as by default
+	doc := b.run(t, "")    // the default model, gpt-4.1-mini
+
+	// gpt-4.1-mini at the default tier: $0.40, $0.10 cached, $1.60.
+	want := perRequest(pricing.Rates{Input: 0.40, CachedInput: 0.10, Output: 1.60})
+	costs := b.storedCosts(t, doc)
+	require.Len(t, costs, 2)
+	for _, c := range costs {
+		require.NotNil(t, c)
+		require.InDelta(t, want, *c, 1e-12, "stored at full precision (numeric)")
+	}
+	require.True(t, doc.Cost.Priced)
+	require.InDelta(t, 2*want, *doc.Cost.USD, 1e-12)
+	require.InDelta(t, want, *doc.Cost.AnalysisUSD, 1e-12)
+	require.InDelta(t, want, *doc.Cost.QCUSD, 1e-12)
+	for _, r := range doc.Runs {
+		require.InDelta(t, want, *r.CostUSD, 1e-12, r.Kind)
+		require.Len(t, r.LLMRequests, 1)
+		require.InDelta(t, want, *r.LLMRequests[0].CostUSD, 1e-12, r.Kind)
+	}
+	b.mu.Lock()
+	require.InDelta(t, 2*want, b.observed[analysis.DefaultModel], 1e-12, "the metric's observer saw both")
+	b.mu.Unlock()
+
+	// The JSON keys of the contract.
+	js, err := doc.MarshalJSON()
+	require.NoError(t, err)
+	require.Contains(t, string(js), fmt.Sprintf(`"cost":{"usd":%v,"analysis_usd":%v,"qc_usd":%v,"priced":true}`,
+		*doc.Cost.USD, *doc.Cost.AnalysisUSD, *doc.Cost.QCUSD))
+
+	// A dated snapshot answered: priced as its model.
+	b.llm.SetDefault(costAnswer("gpt-4.1-mini-2025-04-14"))
+	doc = b.run(t, "")
+	require.True(t, doc.Cost.Priced)
+	require.InDelta(t, 2*want, *doc.Cost.USD, 1e-12)
+}
+
+func TestCostAtTheTierThatServed(t *testing.T) {
+	t.Parallel()
+	b := setupCost(t, nil)
+	// gpt-5-mini served at flex: flex rates, half the standard ones.
+	doc := b.run(t, "model: gpt-5-mini\nservice_tier: flex")
+	require.Equal(t, pricing.TierFlex, *doc.Runs[0].LLMRequests[0].ServiceTier)
+	want := perRequest(pricing.Rates{Input: 0.125, CachedInput: 0.0125, Output: 1})
+	require.True(t, doc.Cost.Priced)
+	require.InDelta(t, 2*want, *doc.Cost.USD, 1e-12)
+
+	// gpt-4.1-mini has no flex rates: a request served at flex is
+	// unpriced, not priced at the standard rates.
+	doc = b.run(t, "service_tier: flex")
+	require.False(t, doc.Cost.Priced)
+	require.Nil(t, doc.Cost.USD)
+	require.Equal(t, []*float64{nil, nil}, b.storedCosts(t, doc))
+}
+
+func TestUnpricedModel(t *testing.T) {
+	t.Parallel()
+	b := setupCost(t, nil)
+	doc := b.run(t, "model: my-local-model")
+	require.Equal(t, []*float64{nil, nil}, b.storedCosts(t, doc), "null: unpriced, never a guess")
+	require.Equal(t, calldoc.Cost{Priced: false}, doc.Cost)
+	js, err := doc.MarshalJSON()
+	require.NoError(t, err)
+	require.Contains(t, string(js), `"cost":{"usd":null,"analysis_usd":null,"qc_usd":null,"priced":false}`)
+	for _, r := range doc.Runs {
+		require.Nil(t, r.CostUSD)
+	}
+	b.mu.Lock()
+	require.NotContains(t, b.observed, "my-local-model", "an unpriced request adds nothing to the metric")
+	b.mu.Unlock()
+
+	// Partial: the analysis answered by a priced model, QC by an unpriced
+	// one. The total is null, the analysis' sum stands.
+	b.llm.SetDefault(func(req *openaitest.Request) openaitest.Reply {
+		if req.ResponseFormat.JSONSchema.Name == "postcall_qc" {
+			return costAnswer("mystery-model")(req)
+		}
+		return costAnswer("")(req)
+	})
+	doc = b.run(t, "")
+	require.False(t, doc.Cost.Priced)
+	require.Nil(t, doc.Cost.USD)
+	require.Nil(t, doc.Cost.QCUSD)
+	require.InDelta(t, perRequest(pricing.Rates{Input: 0.40, CachedInput: 0.10, Output: 1.60}), *doc.Cost.AnalysisUSD, 1e-12)
+}
+
+func TestPriceFileUsedByThePipeline(t *testing.T) {
+	t.Parallel()
+	models, err := pricing.Parse([]byte("models:\n  my-local-model: {input: 1, cached_input: 0.5, output: 2}\n"))
+	require.NoError(t, err)
+	b := setupCost(t, pricing.NewTable(models))
+	doc := b.run(t, "model: my-local-model")
+	require.True(t, doc.Cost.Priced)
+	require.InDelta(t, 2*perRequest(pricing.Rates{Input: 1, CachedInput: 0.5, Output: 2}), *doc.Cost.USD, 1e-12)
+	// A table without the built-in entries prices nothing else.
+	b.llm.SetDefault(costAnswer(""))
+	doc = b.run(t, "")
+	require.False(t, doc.Cost.Priced, "the default model is not in this table")
+}
