@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/postcall/postcall/agent"
 	"github.com/postcall/postcall/analysis"
 	"github.com/postcall/postcall/analysis/openaitest"
+	"github.com/postcall/postcall/call"
 	"github.com/postcall/postcall/calldoc"
 	"github.com/postcall/postcall/internal/dbtest"
 	"github.com/postcall/postcall/pipeline"
@@ -164,7 +166,7 @@ func TestCostAtTheTierThatServed(t *testing.T) {
 	b := setupCost(t, nil)
 	// gpt-5-mini served at flex: flex rates, half the standard ones.
 	doc := b.run(t, "model: gpt-5-mini\nservice_tier: flex")
-	require.Equal(t, pricing.TierFlex, *doc.Runs[0].LLMRequests[0].ServiceTier)
+	require.Equal(t, analysis.TierFlex, *doc.Runs[0].LLMRequests[0].ServiceTier)
 	want := perRequest(pricing.Rates{Input: 0.125, CachedInput: 0.0125, Output: 1})
 	require.True(t, doc.Cost.Priced)
 	require.InDelta(t, 2*want, *doc.Cost.USD, 1e-12)
@@ -220,4 +222,99 @@ func TestPriceFileUsedByThePipeline(t *testing.T) {
 	b.llm.SetDefault(costAnswer(""))
 	doc = b.run(t, "")
 	require.False(t, doc.Cost.Priced, "the default model is not in this table")
+}
+
+func TestEstimateFromPromptSizeThenHistory(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupCost(t, nil)
+	// A first call run through the pipeline makes the agent; its plan
+	// version's history is then replaced by a new version with none.
+	doc := b.run(t, "")
+	agentID := doc.AgentID
+	plan, version, err := store.CurrentPlan(ctx, b.tx, agentID)
+	require.NoError(t, err)
+	plan.Name = "v2"
+	_, version2, err := store.ApplyPlan(ctx, b.tx, plan)
+	require.NoError(t, err)
+	require.Equal(t, version+1, version2)
+
+	// Two more calls that need runs and a voicemail that does not; stored
+	// without being started.
+	var inputs []analysis.Input
+	for i := range 2 {
+		rec := conversation(fmt.Sprintf("%s-more-%d", agentID, i), agentID)
+		rec.Transcript = append(rec.Transcript, call.Turn{Role: call.RoleAgent, Text: strings.Repeat("A longer answer. ", 20*(i+1))})
+		_, _, err := store.InsertCall(ctx, b.tx, store.NewCall{Record: rec})
+		require.NoError(t, err)
+		inputs = append(inputs, pipeline.InputFromRecord(rec))
+	}
+	voicemail := &call.Record{CallID: agentID + "-vm", AgentID: agentID, EndedAt: time.Now(), EndedReason: "voicemail"}
+	_, _, err = store.InsertCall(ctx, b.tx, store.NewCall{Record: voicemail})
+	require.NoError(t, err)
+	calls := &pipeline.Calls{DB: b.tx, Pipeline: b.svc}
+	before := b.llm.Len()
+
+	// No history for version 2: from the prompt's size.
+	est, err := calls.Estimate(ctx, pipeline.BulkRequest{AgentID: agentID, Kinds: pipeline.AllKinds}, analysis.DefaultModel)
+	require.NoError(t, err)
+	require.Equal(t, version2, est.PlanVersion)
+	require.Equal(t, analysis.DefaultModel, est.Model)
+	require.Equal(t, 4, est.Calls, "the first call too")
+	require.Equal(t, 1, est.Auto, "the voicemail sends nothing")
+	require.Len(t, est.Kinds, 2)
+	mini := pricing.Rates{Input: 0.40, CachedInput: 0.10, Output: 1.60}
+	for i, kind := range []string{store.KindAnalysis, store.KindQC} {
+		k := est.Kinds[i]
+		require.Equal(t, kind, k.Kind)
+		require.Equal(t, 3, k.Runs)
+		require.Zero(t, k.HistoryRuns)
+		require.Equal(t, 3, k.Requests, "one request per run")
+		var want analysis.Usage
+		for _, in := range append([]analysis.Input{pipeline.InputFromRecord(conversation(agentID+"-call", agentID))}, inputs...) {
+			prompt, completion, err := analysis.EstimateRun(plan, kind, in)
+			require.NoError(t, err)
+			want = want.Add(analysis.Usage{Prompt: prompt, Completion: completion})
+		}
+		require.Equal(t, want, k.Tokens, kind)
+		require.Zero(t, k.Tokens.CachedRead, "nothing assumed cached")
+		require.InDelta(t, mini.Cost(want), *k.LiveUSD, 1e-12)
+		require.InDelta(t, mini.Cost(want)/2, *k.BatchUSD, 1e-12, "Batch API: half")
+	}
+	total := est.Total()
+	require.Equal(t, 6, total.Requests)
+	require.InDelta(t, *est.Kinds[0].LiveUSD+*est.Kinds[1].LiveUSD, *total.LiveUSD, 1e-12)
+
+	// Version 1 has history: one run per kind, each one request of
+	// costUsage. Made current again, the estimate goes by it.
+	_, err = b.tx.Exec(ctx, `UPDATE agents SET current_version = 1 WHERE id = $1`, agentID)
+	require.NoError(t, err)
+	calls = &pipeline.Calls{DB: b.tx, Pipeline: &pipeline.Service{Prices: b.svc.Prices}} // fresh plan cache
+	est, err = calls.Estimate(ctx, pipeline.BulkRequest{AgentID: agentID, Kinds: pipeline.Kinds{QC: true}}, analysis.DefaultModel)
+	require.NoError(t, err)
+	require.Equal(t, 1, est.PlanVersion)
+	require.Len(t, est.Kinds, 1, "QC only")
+	k := est.Kinds[0]
+	require.Equal(t, 1, k.HistoryRuns)
+	require.Equal(t, 3, k.Runs)
+	require.Equal(t, 3, k.Requests)
+	require.Equal(t, analysis.Usage{Prompt: 3 * 1300, CachedRead: 3 * 1024, Completion: 3 * 200}, k.Tokens)
+	require.InDelta(t, 3*perRequest(mini), *k.LiveUSD, 1e-12)
+
+	require.Equal(t, before, b.llm.Len(), "estimates send nothing")
+}
+
+func TestEstimateOfAnUnpricedModel(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupCost(t, nil)
+	doc := b.run(t, "model: my-local-model")
+	calls := &pipeline.Calls{DB: b.tx, Pipeline: b.svc}
+	est, err := calls.Estimate(ctx, pipeline.BulkRequest{AgentID: doc.AgentID, Kinds: pipeline.AllKinds}, analysis.DefaultModel)
+	require.NoError(t, err)
+	require.Equal(t, "my-local-model", est.Model)
+	require.Equal(t, 1, est.Kinds[0].HistoryRuns)
+	require.Nil(t, est.Kinds[0].LiveUSD)
+	require.Nil(t, est.Kinds[0].BatchUSD)
+	require.Nil(t, est.Total().LiveUSD)
 }

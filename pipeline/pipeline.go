@@ -119,7 +119,7 @@ var AllKinds = Kinds{Analysis: true, QC: true}
 // disposition (finalized at once, no LLM request) or analysis and QC runs.
 // c must be locked by tx (store.LockCall) or new in tx.
 func (p *Service) Start(ctx context.Context, tx pgx.Tx, c *store.Call, plan *agent.Plan, version int, trigger string, kinds Kinds) (*Started, error) {
-	if auto, ok := call.AutoDisposition(&c.Record, plan.Analysis.MinUserTurns(), plan.Analysis.MinDuration()); ok {
+	if auto, ok := autoDisposition(&c.Record, plan); ok {
 		src := "auto"
 		deliveries, err := p.finish(ctx, tx, c, plan, store.Outcome{
 			State: store.StateDone, Disposition: &auto.Disposition, DispositionSource: &src, AutoReason: &auto.Reason,
@@ -151,6 +151,12 @@ func (p *Service) Start(ctx context.Context, tx pgx.Tx, c *store.Call, plan *age
 		started.Runs = append(started.Runs, RunRef{ID: *qcRun, CallID: c.ID, Kind: store.KindQC})
 	}
 	return &started, nil
+}
+
+// autoDisposition is the auto disposition the plan gives a call, if any:
+// such a call needs no model run.
+func autoDisposition(r *call.Record, plan *agent.Plan) (call.Auto, bool) {
+	return call.AutoDisposition(r, plan.Analysis.MinUserTurns(), plan.Analysis.MinDuration())
 }
 
 // Executed is a run Execute has performed: the result to store, if any.

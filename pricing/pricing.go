@@ -12,13 +12,10 @@ import (
 	"github.com/postcall/postcall/analysis"
 )
 
-// Service tiers as stored in llm_requests.service_tier: the tier that
-// served a request.
-const (
-	TierDefault = "default"
-	TierFlex    = "flex"
-	TierBatch   = "batch"
-)
+// TierBatch is the service tier stored for a request sent through the
+// Batch API (llm_requests.service_tier); live requests have
+// analysis.TierDefault or analysis.TierFlex.
+const TierBatch = "batch"
 
 // Rates are US dollars per million tokens.
 type Rates struct {
@@ -31,9 +28,9 @@ type Rates struct {
 	Output float64
 }
 
-// cost is what usage costs at these rates: cached prompt tokens at the
+// Cost is what usage costs at these rates: cached prompt tokens at the
 // cached rate, the rest of the prompt at the input rate.
-func (r Rates) cost(u analysis.Usage) float64 {
+func (r Rates) Cost(u analysis.Usage) float64 {
 	return (float64(u.FreshPrompt())*r.Input + float64(u.CachedRead)*r.CachedInput +
 		float64(u.Completion)*r.Output) / 1e6
 }
@@ -60,7 +57,7 @@ func (p Price) Rates(tier string) (Rates, bool) {
 			return Rates{}, false
 		}
 		return *p.Batch, true
-	case TierFlex:
+	case analysis.TierFlex:
 		if p.Flex == nil {
 			return Rates{}, false
 		}
@@ -128,5 +125,5 @@ func (t *Table) Cost(model, tier string, u analysis.Usage) (usd float64, ok bool
 	if !ok {
 		return 0, false
 	}
-	return r.cost(u), true
+	return r.Cost(u), true
 }

@@ -21,11 +21,11 @@ func TestCostAtEachTier(t *testing.T) {
 		want        float64
 	}{
 		// gpt-4.1-mini: 276 x 0.40 + 1024 x 0.10 + 200 x 1.60, per million.
-		{"gpt-4.1-mini", pricing.TierDefault, (276*0.40 + 1024*0.10 + 200*1.60) / 1e6},
+		{"gpt-4.1-mini", analysis.TierDefault, (276*0.40 + 1024*0.10 + 200*1.60) / 1e6},
 		{"gpt-4.1-mini", "", (276*0.40 + 1024*0.10 + 200*1.60) / 1e6},
 		{"gpt-4.1-mini", pricing.TierBatch, (276*0.20 + 1024*0.05 + 200*0.80) / 1e6},
-		{"gpt-5-mini", pricing.TierDefault, (276*0.25 + 1024*0.025 + 200*2) / 1e6},
-		{"gpt-5-mini", pricing.TierFlex, (276*0.125 + 1024*0.0125 + 200*1) / 1e6},
+		{"gpt-5-mini", analysis.TierDefault, (276*0.25 + 1024*0.025 + 200*2) / 1e6},
+		{"gpt-5-mini", analysis.TierFlex, (276*0.125 + 1024*0.0125 + 200*1) / 1e6},
 		{"gpt-5-mini", pricing.TierBatch, (276*0.125 + 1024*0.0125 + 200*1) / 1e6},
 	} {
 		got, ok := table.Cost(tc.model, tc.tier, u)
@@ -34,7 +34,7 @@ func TestCostAtEachTier(t *testing.T) {
 	}
 	// gpt-4.1 has no flex tier: a request served at flex is unpriced, not
 	// priced at another tier's rates.
-	_, ok := table.Cost("gpt-4.1", pricing.TierFlex, u)
+	_, ok := table.Cost("gpt-4.1", analysis.TierFlex, u)
 	require.False(t, ok)
 }
 
@@ -62,7 +62,7 @@ func TestModelMatching(t *testing.T) {
 	} {
 		_, ok := table.Lookup(model)
 		require.False(t, ok, "%q must be unpriced", model)
-		_, ok = table.Cost(model, pricing.TierDefault, analysis.Usage{Prompt: 10})
+		_, ok = table.Cost(model, analysis.TierDefault, analysis.Usage{Prompt: 10})
 		require.False(t, ok, "%q must be unpriced", model)
 	}
 	// The models the brief names are all priced.
@@ -120,7 +120,7 @@ models:
 	// JSON is YAML too.
 	table, err = pricing.Load(writeFile(t, "prices.json", `{"models": {"m": {"input": 1, "output": 2, "flex": {"input": 0.5, "output": 1}}}}`))
 	require.NoError(t, err)
-	usd, ok := table.Cost("m", pricing.TierFlex, analysis.Usage{Prompt: 1_000_000, Completion: 1_000_000})
+	usd, ok := table.Cost("m", analysis.TierFlex, analysis.Usage{Prompt: 1_000_000, Completion: 1_000_000})
 	require.True(t, ok)
 	require.InDelta(t, 1.5, usd, 1e-12)
 }
