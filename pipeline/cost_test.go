@@ -224,82 +224,113 @@ func TestPriceFileUsedByThePipeline(t *testing.T) {
 	require.False(t, doc.Cost.Priced, "the default model is not in this table")
 }
 
-func TestEstimateFromPromptSizeThenHistory(t *testing.T) {
+func TestEstimateFromHistoryOrPromptSize(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setupCost(t, nil)
-	// A first call run through the pipeline makes the agent; its plan
-	// version's history is then replaced by a new version with none.
+	mini := pricing.Rates{Input: 0.40, CachedInput: 0.10, Output: 1.60}
+	// A first call run through the pipeline makes the agent and its plan
+	// version 1's history: one run per kind, each one request of costUsage.
 	doc := b.run(t, "")
 	agentID := doc.AgentID
-	plan, version, err := store.CurrentPlan(ctx, b.tx, agentID)
+	plan, _, err := store.CurrentPlan(ctx, b.tx, agentID)
 	require.NoError(t, err)
-	plan.Name = "v2"
-	_, version2, err := store.ApplyPlan(ctx, b.tx, plan)
-	require.NoError(t, err)
-	require.Equal(t, version+1, version2)
-
 	// Two more calls that need runs and a voicemail that does not; stored
 	// without being started.
 	var inputs []analysis.Input
-	for i := range 2 {
-		rec := conversation(fmt.Sprintf("%s-more-%d", agentID, i), agentID)
-		rec.Transcript = append(rec.Transcript, call.Turn{Role: call.RoleAgent, Text: strings.Repeat("A longer answer. ", 20*(i+1))})
-		_, _, err := store.InsertCall(ctx, b.tx, store.NewCall{Record: rec})
+	addCalls := func(agentID string) {
+		t.Helper()
+		inputs = nil
+		for i := range 2 {
+			rec := conversation(fmt.Sprintf("%s-more-%d", agentID, i), agentID)
+			rec.Transcript = append(rec.Transcript, call.Turn{Role: call.RoleAgent, Text: strings.Repeat("A longer answer. ", 20*(i+1))})
+			_, _, err := store.InsertCall(ctx, b.tx, store.NewCall{Record: rec})
+			require.NoError(t, err)
+			inputs = append(inputs, pipeline.InputFromRecord(rec))
+		}
+		voicemail := &call.Record{CallID: agentID + "-vm", AgentID: agentID, EndedAt: time.Now(), EndedReason: "voicemail"}
+		_, _, err := store.InsertCall(ctx, b.tx, store.NewCall{Record: voicemail})
 		require.NoError(t, err)
-		inputs = append(inputs, pipeline.InputFromRecord(rec))
 	}
-	voicemail := &call.Record{CallID: agentID + "-vm", AgentID: agentID, EndedAt: time.Now(), EndedReason: "voicemail"}
-	_, _, err = store.InsertCall(ctx, b.tx, store.NewCall{Record: voicemail})
-	require.NoError(t, err)
-	calls := &pipeline.Calls{DB: b.tx, Pipeline: b.svc}
+	addCalls(agentID)
+	inputs = append(inputs, pipeline.InputFromRecord(conversation(agentID+"-call", agentID)))
 	before := b.llm.Len()
+	estimate := func(agentID string, kinds pipeline.Kinds) *pipeline.Estimate {
+		t.Helper()
+		calls := &pipeline.Calls{DB: b.tx, Pipeline: &pipeline.Service{Prices: b.svc.Prices}} // a fresh plan cache
+		est, err := calls.Estimate(ctx, pipeline.BulkRequest{AgentID: agentID, Kinds: kinds}, analysis.DefaultModel)
+		require.NoError(t, err)
+		return est
+	}
+	// sized sums analysis.EstimateRun over the calls needing runs.
+	sized := func(plan *agent.Plan, kind string) analysis.Usage {
+		t.Helper()
+		var u analysis.Usage
+		for _, in := range inputs {
+			prompt, completion, err := analysis.EstimateRun(plan, kind, in)
+			require.NoError(t, err)
+			u = u.Add(analysis.Usage{Prompt: prompt, Completion: completion})
+		}
+		return u
+	}
 
-	// No history for version 2: from the prompt's size.
-	est, err := calls.Estimate(ctx, pipeline.BulkRequest{AgentID: agentID, Kinds: pipeline.AllKinds}, analysis.DefaultModel)
-	require.NoError(t, err)
-	require.Equal(t, version2, est.PlanVersion)
+	// Plan version 1 has history: per run as it took.
+	est := estimate(agentID, pipeline.Kinds{QC: true})
+	require.Equal(t, 1, est.PlanVersion)
 	require.Equal(t, analysis.DefaultModel, est.Model)
 	require.Equal(t, 4, est.Calls, "the first call too")
 	require.Equal(t, 1, est.Auto, "the voicemail sends nothing")
-	require.Len(t, est.Kinds, 2)
-	mini := pricing.Rates{Input: 0.40, CachedInput: 0.10, Output: 1.60}
-	for i, kind := range []string{store.KindAnalysis, store.KindQC} {
-		k := est.Kinds[i]
-		require.Equal(t, kind, k.Kind)
-		require.Equal(t, 3, k.Runs)
-		require.Zero(t, k.HistoryRuns)
-		require.Equal(t, 3, k.Requests, "one request per run")
-		var want analysis.Usage
-		for _, in := range append([]analysis.Input{pipeline.InputFromRecord(conversation(agentID+"-call", agentID))}, inputs...) {
-			prompt, completion, err := analysis.EstimateRun(plan, kind, in)
-			require.NoError(t, err)
-			want = want.Add(analysis.Usage{Prompt: prompt, Completion: completion})
-		}
-		require.Equal(t, want, k.Tokens, kind)
-		require.Zero(t, k.Tokens.CachedRead, "nothing assumed cached")
-		require.InDelta(t, mini.Cost(want), *k.LiveUSD, 1e-12)
-		require.InDelta(t, mini.Cost(want)/2, *k.BatchUSD, 1e-12, "Batch API: half")
-	}
-	total := est.Total()
-	require.Equal(t, 6, total.Requests)
-	require.InDelta(t, *est.Kinds[0].LiveUSD+*est.Kinds[1].LiveUSD, *total.LiveUSD, 1e-12)
-
-	// Version 1 has history: one run per kind, each one request of
-	// costUsage. Made current again, the estimate goes by it.
-	_, err = b.tx.Exec(ctx, `UPDATE agents SET current_version = 1 WHERE id = $1`, agentID)
-	require.NoError(t, err)
-	calls = &pipeline.Calls{DB: b.tx, Pipeline: &pipeline.Service{Prices: b.svc.Prices}} // fresh plan cache
-	est, err = calls.Estimate(ctx, pipeline.BulkRequest{AgentID: agentID, Kinds: pipeline.Kinds{QC: true}}, analysis.DefaultModel)
-	require.NoError(t, err)
-	require.Equal(t, 1, est.PlanVersion)
 	require.Len(t, est.Kinds, 1, "QC only")
 	k := est.Kinds[0]
+	require.Equal(t, pipeline.BasisPlanVersion, k.Basis)
 	require.Equal(t, 1, k.HistoryRuns)
 	require.Equal(t, 3, k.Runs)
 	require.Equal(t, 3, k.Requests)
 	require.Equal(t, analysis.Usage{Prompt: 3 * 1300, CachedRead: 3 * 1024, Completion: 3 * 200}, k.Tokens)
 	require.InDelta(t, 3*perRequest(mini), *k.LiveUSD, 1e-12)
+	require.InDelta(t, 3*perRequest(mini)/2, *k.BatchUSD, 1e-12, "Batch API: half")
+
+	// A new plan version, no run of it yet: the prompt's size, with what
+	// the answers of version 1 took.
+	plan.Name = "v2"
+	_, version2, err := store.ApplyPlan(ctx, b.tx, plan)
+	require.NoError(t, err)
+	est = estimate(agentID, pipeline.AllKinds)
+	require.Equal(t, version2, est.PlanVersion)
+	require.Len(t, est.Kinds, 2)
+	for i, kind := range []string{store.KindAnalysis, store.KindQC} {
+		k := est.Kinds[i]
+		require.Equal(t, kind, k.Kind)
+		require.Equal(t, pipeline.BasisAgent, k.Basis)
+		require.Equal(t, 1, k.HistoryRuns)
+		require.Equal(t, 3, k.Requests)
+		want := analysis.Usage{Prompt: sized(plan, kind).Prompt, Completion: 3 * 200}
+		require.Equal(t, want, k.Tokens, kind)
+		require.InDelta(t, mini.Cost(want), *k.LiveUSD, 1e-12)
+	}
+	total := est.Total()
+	require.Equal(t, 6, total.Requests)
+	require.InDelta(t, *est.Kinds[0].LiveUSD+*est.Kinds[1].LiveUSD, *total.LiveUSD, 1e-12)
+
+	// An agent without any run: the prompt's size and the schema's bound.
+	other := *plan
+	other.ID = agentID + "-other"
+	_, _, err = store.ApplyPlan(ctx, b.tx, &other)
+	require.NoError(t, err)
+	addCalls(other.ID)
+	est = estimate(other.ID, pipeline.AllKinds)
+	require.Equal(t, 3, est.Calls)
+	require.Equal(t, 1, est.Auto)
+	for i, kind := range []string{store.KindAnalysis, store.KindQC} {
+		k := est.Kinds[i]
+		require.Equal(t, pipeline.BasisPromptSize, k.Basis)
+		require.Zero(t, k.HistoryRuns)
+		require.Equal(t, 2, k.Requests, "one request per run")
+		want := sized(&other, kind)
+		require.Equal(t, want, k.Tokens, kind)
+		require.Zero(t, k.Tokens.CachedRead, "nothing assumed cached")
+		require.InDelta(t, mini.Cost(want), *k.LiveUSD, 1e-12)
+	}
 
 	require.Equal(t, before, b.llm.Len(), "estimates send nothing")
 }

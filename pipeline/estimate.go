@@ -30,15 +30,32 @@ type Estimate struct {
 	Kinds []KindEstimate
 }
 
+// Bases of a KindEstimate: what its per-run figures come from.
+const (
+	// BasisPlanVersion: the averages of the plan version's stored runs of
+	// the kind (requests, prompt, cached and completion tokens).
+	BasisPlanVersion = "plan version"
+	// BasisAgent: the plan version has no run of the kind yet. Each run's
+	// prompt is estimated from its size (analysis.EstimateRun), nothing
+	// cached; its requests and completion tokens are the averages of the
+	// agent's runs of the kind with its other plan versions.
+	BasisAgent = "agent"
+	// BasisPromptSize: the agent has no run of the kind at all. Each run is
+	// one request, its prompt estimated from its size, nothing cached, and
+	// the schema's bound (or the plan's max_tokens) as completion: an upper
+	// bound.
+	BasisPromptSize = "prompt size"
+)
+
 // KindEstimate is the estimate of one run kind.
 type KindEstimate struct {
 	Kind string
 	// Runs is how many runs would be made.
 	Runs int
-	// HistoryRuns is how many stored runs of the plan version and kind the
-	// per-run averages come from. 0: there are none, and each run is
-	// estimated from its prompt's size (analysis.EstimateRun: one request,
-	// the schema's bound as completion, nothing cached), an upper bound.
+	// Basis says what the per-run figures come from (BasisPlanVersion,
+	// BasisAgent, BasisPromptSize); HistoryRuns is how many stored runs
+	// the averages are over (0 with BasisPromptSize).
+	Basis       string
 	HistoryRuns int
 	// Requests and Tokens are the expected totals; Tokens.Prompt includes
 	// Tokens.CachedRead.
@@ -73,8 +90,9 @@ func addCost(sum, v *float64) *float64 {
 // Estimate works out what reanalyzing the calls req selects with the
 // agent's current plan would send and cost, live and through the Batch API:
 // per kind, the runs (calls without an auto disposition), and the
-// requests and tokens a run of that plan version took on average so far,
-// or, before any, what its prompt's size says. defaultModel is the model of
+// requests and tokens a run of that plan version took on average so far;
+// before any, the prompt's size with what the agent's other versions'
+// answers took, or the schema's bound (see the Basis constants). defaultModel is the model of
 // a plan that names none. It reads every selected call; it enqueues and
 // sends nothing.
 func (s *Calls) Estimate(ctx context.Context, req BulkRequest, defaultModel string) (*Estimate, error) {
@@ -102,11 +120,21 @@ func (s *Calls) Estimate(ctx context.Context, req BulkRequest, defaultModel stri
 		if !k.want {
 			continue
 		}
-		h, err := store.RunAverages(ctx, s.DB, req.AgentID, version, k.name, estimateHistoryRuns)
-		if err != nil {
+		w := &kindWork{est: KindEstimate{Kind: k.name, Basis: BasisPlanVersion}}
+		if w.history, err = store.RunAverages(ctx, s.DB, req.AgentID, version, k.name, estimateHistoryRuns); err != nil {
 			return nil, err
 		}
-		kinds = append(kinds, &kindWork{est: KindEstimate{Kind: k.name, HistoryRuns: h.Runs}, history: h})
+		if w.history.Runs == 0 {
+			w.est.Basis = BasisAgent
+			if w.history, err = store.RunAverages(ctx, s.DB, req.AgentID, 0, k.name, estimateHistoryRuns); err != nil {
+				return nil, err
+			}
+		}
+		if w.history.Runs == 0 {
+			w.est.Basis = BasisPromptSize
+		}
+		w.est.HistoryRuns = w.history.Runs
+		kinds = append(kinds, w)
 	}
 
 	sel := &store.Bulk{AgentID: req.AgentID, Since: req.Since, Until: req.Until}
@@ -128,7 +156,7 @@ func (s *Calls) Estimate(ctx context.Context, req BulkRequest, defaultModel stri
 			in := InputFromRecord(&c.Record)
 			for _, k := range kinds {
 				k.est.Runs++
-				if k.history.Runs > 0 {
+				if k.est.Basis == BasisPlanVersion {
 					continue
 				}
 				prompt, completion, err := analysis.EstimateRun(plan, k.est.Kind, in)
@@ -141,14 +169,23 @@ func (s *Calls) Estimate(ctx context.Context, req BulkRequest, defaultModel stri
 	}
 
 	for _, k := range kinds {
-		if h := k.history; h.Runs > 0 {
-			runs := float64(k.est.Runs)
+		runs, h := float64(k.est.Runs), k.history
+		switch k.est.Basis {
+		case BasisPlanVersion:
 			k.est.Requests = int(math.Round(runs * h.Requests))
 			k.est.Tokens = analysis.Usage{
 				Prompt: int(math.Round(runs * h.Prompt)), CachedRead: int(math.Round(runs * h.CachedRead)),
 				Completion: int(math.Round(runs * h.Completion)),
 			}
-		} else {
+		case BasisAgent:
+			// Another version's prompts differ, its answers less so; a
+			// repair or a second request resends about the same prompt.
+			k.est.Requests = int(math.Round(runs * h.Requests))
+			k.est.Tokens = analysis.Usage{
+				Prompt:     int(math.Round(float64(k.sized.Prompt) * h.Requests)),
+				Completion: int(math.Round(runs * h.Completion)),
+			}
+		default:
 			k.est.Requests, k.est.Tokens = k.est.Runs, k.sized
 		}
 		k.est.LiveUSD = costOrNil(s.Pipeline.Prices, e.Model, e.ServiceTier, k.est.Tokens)

@@ -34,14 +34,15 @@ type RunHistory struct {
 }
 
 // RunAverages reads the averages over the latest `runs` finished runs of
-// one plan version and kind that sent a request.
+// one plan version (0: any version of the agent) and kind that sent a
+// request.
 func RunAverages(ctx context.Context, db DBTX, agentID string, version int, kind string, runs int) (RunHistory, error) {
 	var h RunHistory
 	err := db.QueryRow(ctx, `
 		SELECT count(*), COALESCE(avg(requests), 0)::float8, COALESCE(avg(prompt_tokens), 0)::float8,
 		       COALESCE(avg(cached_read_tokens), 0)::float8, COALESCE(avg(completion_tokens), 0)::float8
 		FROM (SELECT requests, prompt_tokens, cached_read_tokens, completion_tokens FROM analysis_runs
-		      WHERE agent_id = $1 AND plan_version = $2 AND kind = $3 AND status IN ('succeeded', 'failed')
+		      WHERE agent_id = $1 AND ($2 = 0 OR plan_version = $2) AND kind = $3 AND status IN ('succeeded', 'failed')
 		        AND requests > 0
 		      ORDER BY id DESC LIMIT $4) r`, agentID, version, kind, runs).
 		Scan(&h.Runs, &h.Requests, &h.Prompt, &h.CachedRead, &h.Completion)

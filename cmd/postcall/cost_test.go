@@ -56,7 +56,7 @@ func TestReanalyzeEstimateSendsNothing(t *testing.T) {
 	require.Contains(t, res.stdout, "calls: 3 selected, 1 of them with an auto disposition (no request)")
 	require.Regexp(t, `analysis\s+2\s+2\s+\d+\s+0\s+\d+\s+\$0\.\d{6}\s+\$0\.\d{6}`, res.stdout)
 	require.Regexp(t, `total\s+4\s+4\s`, res.stdout)
-	require.Contains(t, res.stdout, "analysis: no run of this plan version yet: estimated from the prompt's size")
+	require.Contains(t, res.stdout, "analysis: no run of this agent yet: estimated from the prompt's size")
 
 	// With history: what the runs took, at gpt-4.1-mini's rates. Per run
 	// 276 fresh prompt tokens at $0.40 per million, 1,024 cached at $0.10

@@ -40,10 +40,14 @@ func printEstimate(ctx context.Context, e *env, a *app.App, req pipeline.BulkReq
 		return err
 	}
 	for _, k := range est.Kinds {
-		if k.HistoryRuns > 0 {
+		switch k.Basis {
+		case pipeline.BasisPlanVersion:
 			fmt.Fprintf(e.stdout, "%s: per run as the latest %s of this plan version took\n", k.Kind, plural(k.HistoryRuns, "run"))
-		} else {
-			fmt.Fprintf(e.stdout, "%s: no run of this plan version yet: estimated from the prompt's size, with the schema's bound as completion and nothing cached (an upper bound)\n", k.Kind)
+		case pipeline.BasisAgent:
+			fmt.Fprintf(e.stdout, "%s: no run of this plan version yet: prompts estimated from their size (nothing cached), requests and completion as the agent's latest %s took\n",
+				k.Kind, plural(k.HistoryRuns, "run"))
+		default:
+			fmt.Fprintf(e.stdout, "%s: no run of this agent yet: estimated from the prompt's size, with the schema's bound as completion and nothing cached (an upper bound)\n", k.Kind)
 		}
 	}
 	if t := est.Total(); t.LiveUSD == nil || t.BatchUSD == nil {
