@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"time"
 
@@ -125,12 +126,15 @@ func (c *costSum) addSum(o costSum) {
 	c.unpriced = c.unpriced || o.unpriced
 }
 
-// value is the sum, or nil when any part was unpriced.
+// value is the sum, or nil when any part was unpriced. It is rounded to
+// a picodollar, far below what one token costs, so that float addition
+// does not show as 0.0007540000000000001.
 func (c costSum) value() *float64 {
 	if c.unpriced {
 		return nil
 	}
-	return &c.usd
+	usd := math.Round(c.usd*1e12) / 1e12
+	return &usd
 }
 
 // Recording is the call's recording with a freshly signed URL.
