@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"time"
 
@@ -33,10 +34,12 @@ type Document struct {
 	// Demo is true when any current result came from the built-in demo
 	// model, not a real LLM: the disposition, summary and score are then
 	// demo output too.
-	Demo         bool          `json:"demo"`
-	Analysis     *Analysis     `json:"analysis"`
-	QC           *QC           `json:"qc"`
-	Tokens       Tokens        `json:"tokens"`
+	Demo     bool      `json:"demo"`
+	Analysis *Analysis `json:"analysis"`
+	QC       *QC       `json:"qc"`
+	Tokens   Tokens    `json:"tokens"`
+	// Cost is what the call's LLM requests cost, in US dollars.
+	Cost         Cost          `json:"cost"`
 	Integrations []Integration `json:"integrations"`
 	Recording    *Recording    `json:"recording"`
 	Transcript   []call.Turn   `json:"transcript"`
@@ -90,6 +93,50 @@ type Tokens struct {
 	FreshPrompt int `json:"fresh_prompt"`
 }
 
+// Cost is what all of a call's LLM requests cost (every run, reanalyses
+// included), in US dollars, as stored with each request. A sum that
+// includes an unpriced request (a model or tier without a price) is null,
+// never a partial figure: usd is null and priced false when any request is
+// unpriced, analysis_usd or qc_usd when one of that kind is; the other
+// kind's sum stands. A call with no request costs 0.
+type Cost struct {
+	USD         *float64 `json:"usd"`
+	AnalysisUSD *float64 `json:"analysis_usd"`
+	QCUSD       *float64 `json:"qc_usd"`
+	// Priced is false when any request is unpriced.
+	Priced bool `json:"priced"`
+}
+
+// costSum adds up costs; a nil (unpriced) cost makes the sum nil.
+type costSum struct {
+	usd      float64
+	unpriced bool
+}
+
+func (c *costSum) add(usd *float64) {
+	if usd == nil {
+		c.unpriced = true
+		return
+	}
+	c.usd += *usd
+}
+
+func (c *costSum) addSum(o costSum) {
+	c.usd += o.usd
+	c.unpriced = c.unpriced || o.unpriced
+}
+
+// value is the sum, or nil when any part was unpriced. It is rounded to
+// a picodollar, far below what one token costs, so that float addition
+// does not show as 0.0007540000000000001.
+func (c costSum) value() *float64 {
+	if c.unpriced {
+		return nil
+	}
+	usd := math.Round(c.usd*1e12) / 1e12
+	return &usd
+}
+
 // Recording is the call's recording with a freshly signed URL.
 type Recording struct {
 	Key       string     `json:"key"`
@@ -110,9 +157,11 @@ type Run struct {
 	Error       *string         `json:"error"`
 	Tokens      Tokens          `json:"tokens"`
 	Requests    int             `json:"requests"`
-	LatencyMs   *int64          `json:"latency_ms"`
-	CreatedAt   time.Time       `json:"created_at"`
-	FinishedAt  *time.Time      `json:"finished_at"`
+	// CostUSD is what the run's requests cost; null when any is unpriced.
+	CostUSD    *float64   `json:"cost_usd"`
+	LatencyMs  *int64     `json:"latency_ms"`
+	CreatedAt  time.Time  `json:"created_at"`
+	FinishedAt *time.Time `json:"finished_at"`
 	// LLMRequests are the run's requests in order: output budget, finish
 	// reason, service tier (a cut-off answer sent again with the full
 	// budget, a flex request served at the default tier show here).
@@ -175,17 +224,25 @@ func Build(ctx context.Context, db store.DBTX, c *store.Call, opts Options) (*Do
 		return nil, err
 	}
 	var usage analysis.Usage // the call's, summed from its runs': every request belongs to a run
+	costs := map[string]*costSum{store.KindAnalysis: {}, store.KindQC: {}}
 	for _, run := range runs {
 		usage = usage.Add(run.Usage)
 		llmRequests := requests[run.ID]
 		if llmRequests == nil {
 			llmRequests = []store.RequestDoc{} // the document says [], not null
 		}
+		var runCost costSum
+		for _, q := range llmRequests {
+			runCost.add(q.CostUSD)
+		}
+		if kind := costs[run.Kind]; kind != nil {
+			kind.addSum(runCost)
+		}
 		d.Runs = append(d.Runs, Run{
 			ID: run.ID, Kind: run.Kind, PlanVersion: run.PlanVersion, Trigger: run.Trigger, Status: run.Status,
 			Model: run.Model, Demo: run.Demo, Score: run.Score, Error: run.Error, Tokens: tokens(run.Usage),
-			Requests: run.Requests, LatencyMs: run.LatencyMs, CreatedAt: run.CreatedAt, FinishedAt: run.FinishedAt,
-			LLMRequests: llmRequests,
+			Requests: run.Requests, CostUSD: runCost.value(), LatencyMs: run.LatencyMs, CreatedAt: run.CreatedAt,
+			FinishedAt: run.FinishedAt, LLMRequests: llmRequests,
 		})
 		switch {
 		case c.AnalysisRunID != nil && run.ID == *c.AnalysisRunID:
@@ -206,6 +263,12 @@ func Build(ctx context.Context, db store.DBTX, c *store.Call, opts Options) (*Do
 		return nil, err
 	}
 	d.Tokens = tokens(usage)
+	total := *costs[store.KindAnalysis]
+	total.addSum(*costs[store.KindQC])
+	d.Cost = Cost{
+		USD: total.value(), AnalysisUSD: costs[store.KindAnalysis].value(), QCUSD: costs[store.KindQC].value(),
+		Priced: !total.unpriced,
+	}
 
 	if r.RecordingKey != "" && !c.IsPurged {
 		d.Recording = &Recording{Key: r.RecordingKey}

@@ -22,6 +22,7 @@ import (
 	"github.com/postcall/postcall/analysis"
 	"github.com/postcall/postcall/crm"
 	"github.com/postcall/postcall/jobs"
+	"github.com/postcall/postcall/pricing"
 	"github.com/postcall/postcall/recording"
 	"github.com/postcall/postcall/retention"
 )
@@ -121,6 +122,13 @@ type Config struct {
 	// still working is never rescued and worked twice. Default 15m; at least
 	// 5s.
 	RescueAfter time.Duration
+
+	// PricesFile is POSTCALL_PRICES_FILE: a YAML or JSON price file laid
+	// over the built-in prices (see pricing.Load). Default none.
+	PricesFile string
+	// Prices is the price table each LLM request is priced with: the
+	// built-in one (pricing.Default) with PricesFile over it.
+	Prices *pricing.Table
 
 	// LogFormat is POSTCALL_LOG_FORMAT, text or json. Default text.
 	LogFormat string
@@ -228,6 +236,7 @@ func Load(environ []string) (*Config, error) {
 		PublicURL:               r.url("POSTCALL_PUBLIC_URL", ""),
 		LinkSecret:              r.str("POSTCALL_LINK_SECRET", ""),
 		IntegrationDisableAfter: r.duration("POSTCALL_INTEGRATION_DISABLE_AFTER", crm.DefaultDisableWindow),
+		PricesFile:              r.str("POSTCALL_PRICES_FILE", ""),
 		LogFormat:               r.oneOf("POSTCALL_LOG_FORMAT", "text", "text", "json"),
 		LogLevel:                r.oneOf("POSTCALL_LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 	}
@@ -241,6 +250,17 @@ func Load(environ []string) (*Config, error) {
 		r.fail("POSTCALL_LINK_SECRET", "POSTCALL_PUBLIC_URL and POSTCALL_LINK_SECRET go together: set both or neither")
 	} else if cfg.LinkSecret != "" && len(cfg.LinkSecret) < 32 {
 		r.fail("POSTCALL_LINK_SECRET", "must be at least 32 characters")
+	}
+	cfg.Prices = pricing.Default()
+	if cfg.PricesFile != "" {
+		// The file is read now, so that a bad one fails at start, naming
+		// itself and every bad key.
+		prices, err := pricing.Load(cfg.PricesFile)
+		if err != nil {
+			r.fail("POSTCALL_PRICES_FILE", "%v", err)
+		} else {
+			cfg.Prices = prices
+		}
 	}
 	if cfg.S3.URLTTL > recording.MaxURLTTL {
 		cfg.S3.URLTTL = recording.MaxURLTTL

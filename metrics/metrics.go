@@ -1,5 +1,5 @@
 // Package metrics defines postcall's Prometheus metrics: River jobs by kind
-// and outcome, queue depth, LLM requests, latency, tokens and limit waits,
+// and outcome, queue depth, LLM requests, latency, tokens, cost and limit waits,
 // CRM deliveries, and retention counts. Observations come in through the
 // Observe methods, which the domain packages' observer hooks are wired to in
 // internal/app; what lives in the database (queue depth, retention runs) is read at
@@ -59,6 +59,7 @@ type Metrics struct {
 	complete  *prometheus.CounterVec
 	cached    *prometheus.CounterVec
 	created   *prometheus.CounterVec
+	cost      *prometheus.CounterVec
 	attempts  *prometheus.CounterVec
 	delivered *prometheus.CounterVec
 	crmTime   *prometheus.HistogramVec
@@ -112,6 +113,10 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 			Namespace: namespace, Name: "llm_cache_created_tokens_total",
 			Help: "Prompt tokens the provider wrote to its prompt cache, where it reports them (OpenAI does not), by model.",
 		}, []string{"model"}),
+		cost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "llm_cost_usd_total",
+			Help: "US dollars spent on LLM requests stored by this process, from the price table at the tier that served each, by model; unpriced requests are not counted.",
+		}, []string{"model"}),
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "crm_delivery_attempts_total",
 			Help: "CRM and webhook delivery attempts, by integration type and outcome (delivered, retry, permanent, disable, skipped).",
@@ -128,7 +133,7 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 	}
 	cs := []prometheus.Collector{
 		m.jobs, m.jobRun, m.jobWait, m.llmReqs, m.llmTime, m.llmWait, m.prompt, m.complete, m.cached, m.created,
-		m.attempts, m.delivered, m.crmTime,
+		m.cost, m.attempts, m.delivered, m.crmTime,
 	}
 	if opts.DB != nil {
 		cs = append(cs, NewDBCollector(opts.DB, opts.Schema, opts.Queues, opts.ScrapeTimeout))
@@ -173,6 +178,15 @@ func (m *Metrics) ObserveLLM(o analysis.Observation) {
 			t.vec.WithLabelValues(o.Model).Add(float64(t.n))
 		}
 	}
+}
+
+// ObserveCost counts what one stored LLM request cost
+// (pipeline.Service.CostObserver).
+func (m *Metrics) ObserveCost(o pipeline.CostObservation) {
+	if m == nil {
+		return
+	}
+	m.cost.WithLabelValues(o.Model).Add(o.USD)
 }
 
 // llmCode is the code label of an LLM attempt: its HTTP status, or why

@@ -177,6 +177,12 @@ func TestPipelineFeedsMetrics(t *testing.T) {
 	b.requireValue(t, 2048, "postcall_llm_cached_tokens_total", model4)
 	b.requireValue(t, 40, "postcall_llm_completion_tokens_total", model4)
 	b.requireValue(t, 2, "postcall_llm_request_duration_seconds", model4)
+	// Two requests at gpt-4.1-mini's built-in rates: 476 fresh prompt
+	// tokens at $0.40 per million, 1,024 cached at $0.10, 20 completion at
+	// $1.60.
+	usd, ok := b.value(t, "postcall_llm_cost_usd_total", model4)
+	require.True(t, ok, "postcall_llm_cost_usd_total is wired")
+	require.InDelta(t, 2*(476*0.40+1024*0.10+20*1.60)/1e6, usd, 1e-12)
 	b.requireValue(t, 1, "postcall_crm_delivery_attempts_total", map[string]string{"type": "webhook", "outcome": "delivered"})
 	b.requireValue(t, 1, "postcall_crm_deliveries_total", map[string]string{"type": "webhook", "status": "delivered"})
 	b.requireValue(t, 1, "postcall_crm_delivery_duration_seconds", map[string]string{"type": "webhook"})

@@ -11,7 +11,6 @@ import (
 	"github.com/postcall/postcall/agent"
 	"github.com/postcall/postcall/analysis"
 	"github.com/postcall/postcall/analysis/openaitest"
-	"github.com/postcall/postcall/call"
 	"github.com/postcall/postcall/calldoc"
 	"github.com/postcall/postcall/internal/dbtest"
 	"github.com/postcall/postcall/pipeline"
@@ -48,21 +47,10 @@ analysis:
 	analyse := func() *store.Call {
 		t.Helper()
 		seq++
-		dur := 60.0
-		rec := &call.Record{CallID: fmt.Sprintf("%s-%d", agentID, seq), AgentID: agentID, EndedReason: "customer-ended-call",
-			EndedAt: time.Date(2026, 11, 20, 15, 0, 0, 0, time.UTC), Duration: &dur,
-			Transcript: []call.Turn{{Role: call.RoleAgent, Text: "Hello"}, {Role: call.RoleUser, Text: "Yes please."}}}
-		id, _, err := store.InsertCall(ctx, tx, store.NewCall{Record: rec})
-		require.NoError(t, err)
-		c, err := store.LockCall(ctx, tx, id)
-		require.NoError(t, err)
-		plan, version, err := store.CurrentPlan(ctx, tx, agentID)
-		require.NoError(t, err)
-		started, err := svc.Start(ctx, tx, c, plan, version, store.TriggerIngest, pipeline.AllKinds)
-		require.NoError(t, err)
+		id, started := ingestAndStart(t, ctx, tx, svc, conversation(fmt.Sprintf("%s-%d", agentID, seq), agentID))
 		require.Len(t, started.Runs, 1)
 		require.NoError(t, execute(ctx, svc, tx, started.Runs[0].ID, nil))
-		c, err = store.GetCall(ctx, tx, id.String())
+		c, err := store.GetCall(ctx, tx, id.String())
 		require.NoError(t, err)
 		return c
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/postcall/postcall/agent"
 	"github.com/postcall/postcall/analysis"
 	"github.com/postcall/postcall/call"
+	"github.com/postcall/postcall/pricing"
 	"github.com/postcall/postcall/retention"
 	"github.com/postcall/postcall/store"
 )
@@ -63,6 +64,13 @@ type Service struct {
 	Demo bool
 	// Deliveries creates the CRM deliveries of a finalized call. Nil: none.
 	Deliveries *Deliveries
+	// Prices prices each LLM request when it is stored. Default nil: the
+	// built-in table (pricing.Default).
+	Prices *pricing.Table
+	// CostObserver, when set, is told what each priced request cost once
+	// it is recorded (e.g. for metrics). It must be safe for concurrent use
+	// and must not block. Default none.
+	CostObserver func(CostObservation)
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 
@@ -111,7 +119,7 @@ var AllKinds = Kinds{Analysis: true, QC: true}
 // disposition (finalized at once, no LLM request) or analysis and QC runs.
 // c must be locked by tx (store.LockCall) or new in tx.
 func (p *Service) Start(ctx context.Context, tx pgx.Tx, c *store.Call, plan *agent.Plan, version int, trigger string, kinds Kinds) (*Started, error) {
-	if auto, ok := call.AutoDisposition(&c.Record, plan.Analysis.MinUserTurns(), plan.Analysis.MinDuration()); ok {
+	if auto, ok := autoDisposition(&c.Record, plan); ok {
 		src := "auto"
 		deliveries, err := p.finish(ctx, tx, c, plan, store.Outcome{
 			State: store.StateDone, Disposition: &auto.Disposition, DispositionSource: &src, AutoReason: &auto.Reason,
@@ -143,6 +151,12 @@ func (p *Service) Start(ctx context.Context, tx pgx.Tx, c *store.Call, plan *age
 		started.Runs = append(started.Runs, RunRef{ID: *qcRun, CallID: c.ID, Kind: store.KindQC})
 	}
 	return &started, nil
+}
+
+// autoDisposition is the auto disposition the plan gives a call, if any:
+// such a call needs no model run.
+func autoDisposition(r *call.Record, plan *agent.Plan) (call.Auto, bool) {
+	return call.AutoDisposition(r, plan.Analysis.MinUserTurns(), plan.Analysis.MinDuration())
 }
 
 // Executed is a run Execute has performed: the result to store, if any.
@@ -225,7 +239,7 @@ func (p *Service) Execute(ctx context.Context, db store.DBTX, runID int64) (*Exe
 	}
 	if runErr == nil {
 		// Money spent, and what it bought, is recorded whatever happens next.
-		res, err := p.recordAnswer(ctx, db, run, storeRequests(requests), &store.RunResult{
+		res, err := p.recordAnswer(ctx, db, run, p.storeRequests(requests), &store.RunResult{
 			Status: store.RunSucceeded, Model: model, Demo: p.Demo, Output: output, Score: score, Passed: passed,
 			Latency: time.Since(start),
 		})
@@ -234,7 +248,7 @@ func (p *Service) Execute(ctx context.Context, db store.DBTX, runID int64) (*Exe
 		}
 		return &Executed{run: run, result: res}, nil
 	}
-	if err := store.RecordRequests(ctx, db, run, storeRequests(requests)); err != nil {
+	if err := p.recordRequests(ctx, db, run, p.storeRequests(requests)); err != nil {
 		return nil, err
 	}
 	if d, ok := analysis.RetryAfter(runErr); ok {
@@ -405,18 +419,6 @@ func decodeFields(raw []byte) (map[string]any, error) {
 	}
 	err := json.Unmarshal(raw, &fields)
 	return fields, err
-}
-
-func storeRequests(reqs []analysis.RequestRecord) []store.LLMRequest {
-	out := make([]store.LLMRequest, len(reqs))
-	for i, q := range reqs {
-		out[i] = store.LLMRequest{
-			Purpose: q.Purpose, Model: q.Model, Latency: q.Latency, Error: q.Err, MaxTokens: q.MaxTokens,
-			FinishReason: q.FinishReason, ServiceTier: q.ServiceTier, FlexFallback: q.FlexFallback,
-			Usage: q.Usage,
-		}
-	}
-	return out
 }
 
 // InputFromRecord is the per-call content of a request.

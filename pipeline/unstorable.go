@@ -48,10 +48,13 @@ func (p *Service) recordAnswer(ctx context.Context, db store.DBTX, run *store.Ru
 	err := store.RecordAnswer(ctx, db, run, reqs, *res)
 	pgErr, refused := refusedForGood(err)
 	if !refused {
+		if err == nil {
+			p.observeCosts(reqs)
+		}
 		return res, err
 	}
 	p.logRefused(ctx, run, pgErr)
-	if err := store.RecordRequests(ctx, db, run, reqs); err != nil {
+	if err := p.recordRequests(ctx, db, run, reqs); err != nil {
 		return nil, err
 	}
 	return unstorable(res, pgErr), nil

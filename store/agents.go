@@ -120,20 +120,41 @@ type AgentSummary struct {
 	CurrentVersion int
 	Calls          int64
 	UpdatedAt      time.Time
+	// CostUSD is what the priced LLM requests of the agent's calls cost,
+	// reanalyses included.
+	CostUSD float64
+	// UnpricedRequests counts the requests CostUSD leaves out (no price
+	// for their model or tier).
+	UnpricedRequests int64
+}
+
+// AverageCost is the agent's cost per call: CostUSD over Calls. ok is
+// false when it has no calls.
+func (s AgentSummary) AverageCost() (usd float64, ok bool) {
+	if s.Calls == 0 {
+		return 0, false
+	}
+	return s.CostUSD / float64(s.Calls), true
 }
 
 // ListAgents returns every agent, by id.
 func ListAgents(ctx context.Context, db DBTX) ([]AgentSummary, error) {
 	rows, err := db.Query(ctx, `
 		SELECT a.id, a.name, a.current_version,
-		       (SELECT count(*) FROM calls c WHERE c.agent_id = a.id), a.updated_at
-		FROM agents a ORDER BY a.id`)
+		       (SELECT count(*) FROM calls c WHERE c.agent_id = a.id), a.updated_at,
+		       COALESCE(cost.usd, 0), COALESCE(cost.unpriced, 0)
+		FROM agents a
+		LEFT JOIN LATERAL (
+			SELECT sum(q.cost_usd)::float8 AS usd, count(*) FILTER (WHERE q.cost_usd IS NULL) AS unpriced
+			FROM calls c JOIN llm_requests q ON q.call_id = c.id WHERE c.agent_id = a.id
+		) cost ON true
+		ORDER BY a.id`)
 	if err != nil {
 		return nil, fmt.Errorf("list agents: %w", err)
 	}
 	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (AgentSummary, error) {
 		var s AgentSummary
-		err := row.Scan(&s.ID, &s.Name, &s.CurrentVersion, &s.Calls, &s.UpdatedAt)
+		err := row.Scan(&s.ID, &s.Name, &s.CurrentVersion, &s.Calls, &s.UpdatedAt, &s.CostUSD, &s.UnpricedRequests)
 		return s, err
 	})
 	if err != nil {

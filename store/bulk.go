@@ -52,14 +52,17 @@ func OpenBulk(ctx context.Context, db DBTX, agentID string, since, until *time.T
 	return b, false, nil
 }
 
+// bulkNextWhere selects up to $5 live calls of agent $1 that ended in
+// [$2, $3) after the cursor $4, in id order.
+const bulkNextWhere = `
+	WHERE agent_id = $1 AND NOT is_purged AND deleted_at IS NULL
+	  AND ($2::timestamptz IS NULL OR ended_at >= $2) AND ($3::timestamptz IS NULL OR ended_at < $3)
+	  AND ($4::uuid IS NULL OR id > $4)
+	ORDER BY id LIMIT $5`
+
 // BulkNext returns up to limit calls after the bulk's cursor, in id order.
 func BulkNext(ctx context.Context, db DBTX, b *Bulk, limit int) ([]uuid.UUID, error) {
-	rows, err := db.Query(ctx, `
-		SELECT id FROM calls
-		WHERE agent_id = $1 AND NOT is_purged AND deleted_at IS NULL
-		  AND ($2::timestamptz IS NULL OR ended_at >= $2) AND ($3::timestamptz IS NULL OR ended_at < $3)
-		  AND ($4::uuid IS NULL OR id > $4)
-		ORDER BY id LIMIT $5`, b.AgentID, b.Since, b.Until, b.CursorID, limit)
+	rows, err := db.Query(ctx, `SELECT id FROM calls`+bulkNextWhere, b.AgentID, b.Since, b.Until, b.CursorID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("next calls of bulk reanalysis %d: %w", b.ID, err)
 	}

@@ -44,13 +44,17 @@ type RequestDoc struct {
 	FlexFallback bool    `json:"flex_fallback"`
 	LatencyMs    int64   `json:"latency_ms"`
 	Error        *string `json:"error"`
+	// CostUSD is what the request cost in US dollars; null when its model
+	// or tier has no price (or it was stored before costs were).
+	CostUSD *float64 `json:"cost_usd"`
 }
 
 // CallRequests returns the LLM requests of every run of the call, by run id,
 // in the order they were sent.
 func CallRequests(ctx context.Context, db DBTX, callID uuid.UUID) (map[int64][]RequestDoc, error) {
 	rows, err := db.Query(ctx, `
-		SELECT run_id, purpose, model, max_tokens, finish_reason, service_tier, flex_fallback, latency_ms, error
+		SELECT run_id, purpose, model, max_tokens, finish_reason, service_tier, flex_fallback, latency_ms, error,
+			cost_usd::float8
 		FROM llm_requests WHERE call_id = $1 ORDER BY id`, callID)
 	if err != nil {
 		return nil, fmt.Errorf("list LLM requests of call %s: %w", callID, err)
@@ -61,7 +65,7 @@ func CallRequests(ctx context.Context, db DBTX, callID uuid.UUID) (map[int64][]R
 		var runID int64
 		var d RequestDoc // fresh each row: its pointers must not be shared
 		if err := rows.Scan(&runID, &d.Purpose, &d.Model, &d.MaxTokens, &d.FinishReason, &d.ServiceTier,
-			&d.FlexFallback, &d.LatencyMs, &d.Error); err != nil {
+			&d.FlexFallback, &d.LatencyMs, &d.Error, &d.CostUSD); err != nil {
 			return nil, fmt.Errorf("list LLM requests of call %s: %w", callID, err)
 		}
 		byRun[runID] = append(byRun[runID], d)

@@ -67,7 +67,7 @@ func TestCallRequestsInTheDocument(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, RecordRequests(ctx, b.tx, run, []LLMRequest{
 		{Purpose: "initial", Model: "gpt-4.1-mini", Usage: analysis.Usage{Prompt: 900, Completion: 300}, MaxTokens: 300,
-			FinishReason: "length", ServiceTier: "flex", Error: "answer cut off"},
+			FinishReason: "length", ServiceTier: "flex", Error: "answer cut off", CostUSD: new(0.000123456789012)},
 		{Purpose: "full_budget", Model: "gpt-4.1-mini", Usage: analysis.Usage{Prompt: 900, Completion: 320}, MaxTokens: 4096,
 			FinishReason: "stop", ServiceTier: "default", FlexFallback: true},
 	}))
@@ -86,4 +86,6 @@ func TestCallRequestsInTheDocument(t *testing.T) {
 	require.Equal(t, 4096, *reqs[1].MaxTokens)
 	require.True(t, reqs[1].FlexFallback)
 	require.Nil(t, reqs[1].Error)
+	require.Equal(t, 0.000123456789012, *reqs[0].CostUSD, "numeric keeps every digit")
+	require.Nil(t, reqs[1].CostUSD, "unpriced: null, not 0")
 }

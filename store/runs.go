@@ -183,6 +183,9 @@ type LLMRequest struct {
 	ServiceTier string
 	// FlexFallback says flex had no capacity and the default tier served it.
 	FlexFallback bool
+	// CostUSD is what it cost in US dollars (pricing.Table.Cost); nil:
+	// unpriced (no price for its model or tier).
+	CostUSD *float64
 }
 
 // RunResult is what a finished run stores.
@@ -216,12 +219,14 @@ func recordRequests(ctx context.Context, db DBTX, run *Run, reqs []LLMRequest, s
 	prompt, completion, cachedRead, cacheCreated := make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 	msec := make([]int64, n)
 	maxTokens, finish, tiers, fallbacks := make([]*int64, n), make([]*string, n), make([]*string, n), make([]bool, n)
+	costs := make([]*float64, n)
 	for i, q := range reqs {
 		purposes[i], models[i], errs[i] = q.Purpose, storableText(q.Model), null(storableText(q.Error))
 		if q.MaxTokens > 0 {
 			maxTokens[i] = new(int64(q.MaxTokens))
 		}
 		finish[i], tiers[i], fallbacks[i] = null(storableText(q.FinishReason)), null(storableText(q.ServiceTier)), q.FlexFallback
+		costs[i] = q.CostUSD
 		prompt[i], completion[i] = int64(q.Usage.Prompt), int64(q.Usage.Completion)
 		cachedRead[i], cacheCreated[i] = int64(q.Usage.CachedRead), int64(q.Usage.CacheCreated)
 		msec[i] = q.Latency.Milliseconds()
@@ -231,17 +236,19 @@ func recordRequests(ctx context.Context, db DBTX, run *Run, reqs []LLMRequest, s
 	// statement, so neither can be stored without the other.
 	args := append([]any{run.ID, run.CallID, purposes, models, prompt, completion, cachedRead, cacheCreated, msec, errs,
 		total.Prompt, total.Completion, total.CachedRead, total.CacheCreated, len(reqs)}, setArgs...)
-	// The request budget columns' arrays come after set's arguments.
+	// The request budget and cost columns' arrays come after set's
+	// arguments.
 	budget := len(args) + 1
-	args = append(args, maxTokens, finish, tiers, fallbacks)
+	args = append(args, maxTokens, finish, tiers, fallbacks, costs)
 	_, err := db.Exec(ctx, `
 		WITH requests AS (
 			INSERT INTO llm_requests (run_id, call_id, purpose, model, prompt_tokens, completion_tokens,
 				cached_read_tokens, cache_created_tokens, latency_ms, error, max_tokens, finish_reason, service_tier,
-				flex_fallback)
+				flex_fallback, cost_usd)
 			SELECT $1, $2, r.* FROM unnest($3::text[], $4::text[], $5::int[], $6::int[], $7::int[], $8::int[],
 				$9::bigint[], $10::text[], $`+strconv.Itoa(budget)+`::int[], $`+strconv.Itoa(budget+1)+`::text[],
-				$`+strconv.Itoa(budget+2)+`::text[], $`+strconv.Itoa(budget+3)+`::bool[]) AS r
+				$`+strconv.Itoa(budget+2)+`::text[], $`+strconv.Itoa(budget+3)+`::bool[],
+				$`+strconv.Itoa(budget+4)+`::numeric[]) AS r
 		)
 		UPDATE analysis_runs SET prompt_tokens = prompt_tokens + $11, completion_tokens = completion_tokens + $12,
 			cached_read_tokens = cached_read_tokens + $13, cache_created_tokens = cache_created_tokens + $14,

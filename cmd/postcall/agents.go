@@ -119,11 +119,29 @@ func runAgentsList(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tPLAN VERSION\tCALLS\tUPDATED")
+	fmt.Fprintln(tw, "ID\tNAME\tPLAN VERSION\tCALLS\tAVG COST/CALL\tUPDATED")
 	for _, s := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", s.ID, s.Name, s.CurrentVersion, s.Calls, s.UpdatedAt.UTC().Format("2006-01-02 15:04:05Z"))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", s.ID, s.Name, s.CurrentVersion, s.Calls, averageCost(s),
+			s.UpdatedAt.UTC().Format("2006-01-02 15:04:05Z"))
 	}
 	return tw.Flush()
+}
+
+// averageCost is an agent's cost per call for `agents list`: "-" without
+// calls, "unpriced" when no request had a price, and a lower bound ("≥")
+// when some did not.
+func averageCost(s store.AgentSummary) string {
+	avg, ok := s.AverageCost()
+	switch {
+	case !ok:
+		return "-"
+	case s.UnpricedRequests > 0 && s.CostUSD == 0:
+		return "unpriced"
+	case s.UnpricedRequests > 0:
+		return "≥" + dollars(avg) + fmt.Sprintf(" (%s unpriced)", plural(int(s.UnpricedRequests), "request"))
+	default:
+		return dollars(avg)
+	}
 }
 
 // agentTarget is one parsed integration of an agent being applied.

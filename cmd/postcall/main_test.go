@@ -238,7 +238,7 @@ func TestShowJSONDocument(t *testing.T) {
 	for _, key := range []string{
 		"id", "call_id", "agent_id", "direction", "status", "ended_reason", "ended_reason_label", "disconnected_by",
 		"duration", "done", "general_success", "disposition", "disposition_source", "call_summary", "final_score",
-		"analysis", "qc", "tokens", "integrations", "recording", "transcript", "phone_number", "contact_data",
+		"analysis", "qc", "tokens", "cost", "integrations", "recording", "transcript", "phone_number", "contact_data",
 		"function_output", "is_purged", "purged_at", "deleted_at", "created_at", "updated_at",
 	} {
 		require.Contains(t, doc, key)

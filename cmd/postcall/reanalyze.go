@@ -16,13 +16,14 @@ import (
 // runReanalyze enqueues fresh runs with the agent's current plan; with
 // --wait it blocks until they are done and prints the result.
 func runReanalyze(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "reanalyze", "reanalyze CALL... | --agent ID [--since T] [--until T]  [--kind analysis|qc|all] [--wait]")
+	fs := newFlagSet(e, "reanalyze", "reanalyze CALL... | --agent ID [--since T] [--until T] [--estimate]  [--kind analysis|qc|all] [--wait]")
 	kind := fs.String("kind", "all", "what to run again: analysis, qc or all")
 	wait := fs.Bool("wait", false, "wait until the runs are done and print the result")
 	timeout := fs.Duration("timeout", 15*time.Minute, "with --wait on single calls, how long to wait")
 	agentID := fs.String("agent", "", "reanalyze every live call of this agent (bulk; resumable: rerun the same command)")
 	sinceFlag := fs.String("since", "", "with --agent: calls that ended at or after this RFC 3339 time")
 	untilFlag := fs.String("until", "", "with --agent: calls that ended before this RFC 3339 time")
+	estimate := fs.Bool("estimate", false, "with --agent: print the calls, requests, tokens and US dollars it would take, live and by batch, and send nothing")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -34,6 +35,10 @@ func runReanalyze(ctx context.Context, e *env, args []string) error {
 		return usageErr("reanalyze: name at least one CALL, or --agent ID")
 	case *agentID == "" && (*sinceFlag != "" || *untilFlag != ""):
 		return usageErr("reanalyze: --since and --until go with --agent")
+	case *estimate && *agentID == "":
+		return usageErr("reanalyze: --estimate goes with --agent")
+	case *estimate && *wait:
+		return usageErr("reanalyze: --estimate sends nothing, so there is nothing to --wait for")
 	case !utf8.ValidString(*agentID):
 		return usageErr("reanalyze: --agent is not valid UTF-8 text")
 	}
@@ -62,7 +67,11 @@ func runReanalyze(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		return reanalyzeBulk(ctx, e, a, pipeline.BulkRequest{AgentID: *agentID, Since: since, Until: until, KindName: *kind, Kinds: kinds}, *wait)
+		req := pipeline.BulkRequest{AgentID: *agentID, Since: since, Until: until, KindName: *kind, Kinds: kinds}
+		if *estimate {
+			return printEstimate(ctx, e, a, req)
+		}
+		return reanalyzeBulk(ctx, e, a, req, *wait)
 	}
 
 	failed := false

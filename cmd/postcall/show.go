@@ -108,6 +108,7 @@ func printDocument(w io.Writer, doc *calldoc.Document) error {
 	t := doc.Tokens
 	row("tokens", fmt.Sprintf("prompt %d (cached %d, cache created %d, fresh %d), completion %d",
 		t.Prompt, t.CachedRead, t.CacheCreated, t.FreshPrompt, t.Completion))
+	row("cost", fmt.Sprintf("%s (analysis %s, qc %s)", usd(doc.Cost.USD), usd(doc.Cost.AnalysisUSD), usd(doc.Cost.QCUSD)))
 	if doc.Recording != nil {
 		rec := doc.Recording.Key
 		if doc.Recording.ExpiresAt != nil {

@@ -208,7 +208,7 @@ func openPool(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, error) {
 // endpoint).
 func (a *App) newPipeline(opts Options) (*pipeline.Service, error) {
 	cfg := a.Config
-	p := &pipeline.Service{Logger: a.Log, Deliveries: &pipeline.Deliveries{
+	p := &pipeline.Service{Logger: a.Log, Prices: cfg.Prices, Deliveries: &pipeline.Deliveries{
 		Deliverer:    crm.NewDeliverer(cfg.AllowPrivateTargets),
 		DisableAfter: cfg.IntegrationDisableAfter,
 		Now:          opts.Now,
@@ -217,6 +217,7 @@ func (a *App) newPipeline(opts Options) (*pipeline.Service, error) {
 	var observeLLM func(analysis.Observation)
 	if a.Metrics != nil {
 		p.Deliveries.Observer = a.Metrics.ObserveDelivery
+		p.CostObserver = a.Metrics.ObserveCost
 		observeLLM = a.Metrics.ObserveLLM
 	}
 	if a.Links != nil {
