@@ -52,12 +52,23 @@ func (o object) MarshalJSON() ([]byte, error) {
 // AnalysisSchema is the strict JSON schema of an analysis answer: an object
 // with exactly the plan's fields, in plan order, all required and all
 // nullable (null = the call does not say), so that a missing value is an
-// explicit null rather than an omitted key.
+// explicit null rather than an omitted key. With analysis.evidence, each
+// field that keeps evidence is an object {quote, value}: the quote first,
+// so that the model finds the words before it states the value.
 func AnalysisSchema(a *agent.Analysis) json.RawMessage {
 	props := make(object, 0, len(a.Fields))
 	required := make([]string, 0, len(a.Fields))
 	for _, f := range a.Fields {
-		props = append(props, member{f.Name, fieldSchema(f)})
+		s := fieldSchema(f)
+		if a.WantsEvidence(f) {
+			s = object{
+				{"type", "object"},
+				{"properties", object{{"quote", quoteSchema(fieldQuoteDescription)}, {"value", s}}},
+				{"required", []string{"quote", "value"}},
+				{"additionalProperties", false},
+			}
+		}
+		props = append(props, member{f.Name, s})
 		required = append(required, f.Name)
 	}
 	return mustJSON(object{
@@ -66,6 +77,16 @@ func AnalysisSchema(a *agent.Analysis) json.RawMessage {
 		{"required", required},
 		{"additionalProperties", false},
 	})
+}
+
+// Descriptions of the quotes evidence asks for.
+const (
+	fieldQuoteDescription = "Verbatim words from one transcript turn that give the value, copied exactly; null when value is null."
+	itemQuoteDescription  = "Verbatim words from one transcript turn supporting the verdict, copied exactly; null when the verdict rests on something the call lacks."
+)
+
+func quoteSchema(description string) object {
+	return object{{"type", []string{"string", "null"}}, {"description", description}}
 }
 
 func fieldSchema(f agent.Field) object {
@@ -94,19 +115,24 @@ func fieldSchema(f agent.Field) object {
 // QCSchema is the strict JSON schema of a QC answer: an object keyed by
 // checklist item id, in checklist order, each {evidence, passed}, all
 // required, so the model must judge every item. Evidence comes first so the
-// model cites the transcript before it gives the verdict.
+// model cites the transcript before it gives the verdict. With qc.evidence
+// the evidence is {quote, passed} instead: a verbatim quote or null.
 func QCSchema(q *agent.QC) json.RawMessage {
 	props := make(object, 0, len(q.Checklist))
 	required := make([]string, 0, len(q.Checklist))
+	key, evidence := "evidence", object{{"type", "string"}, {"description", "Short quote or paraphrase from the transcript supporting the verdict."}}
+	if q.Evidence != agent.EvidenceOff {
+		key, evidence = "quote", quoteSchema(itemQuoteDescription)
+	}
 	for _, it := range q.Checklist {
 		props = append(props, member{it.ID, object{
 			{"type", "object"},
 			{"description", it.Description},
 			{"properties", object{
-				{"evidence", object{{"type", "string"}, {"description", "Short quote or paraphrase from the transcript supporting the verdict."}}},
+				{key, evidence},
 				{"passed", object{{"type", "boolean"}}},
 			}},
-			{"required", []string{"evidence", "passed"}},
+			{"required", []string{key, "passed"}},
 			{"additionalProperties", false},
 		}})
 		required = append(required, it.ID)
