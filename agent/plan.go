@@ -112,6 +112,17 @@ const (
 	EvidenceRequire EvidenceMode = "require"
 )
 
+// UnmarshalJSON takes a string, and says what to write instead of a boolean
+// (YAML reads yes, on and true as one).
+func (m *EvidenceMode) UnmarshalJSON(data []byte) error {
+	var s string
+	if err := json.Unmarshal(data, &s); err != nil {
+		return fmt.Errorf("evidence: %s must be check or require (or absent for none)", data)
+	}
+	*m = EvidenceMode(s)
+	return nil
+}
+
 func (m EvidenceMode) validate() error {
 	switch m {
 	case EvidenceOff, EvidenceCheck, EvidenceRequire:
