@@ -93,6 +93,7 @@ func analysisSystem(a *agent.Analysis) string {
 		"- Dates are YYYY-MM-DD; integers have no decimals.\n" +
 		"- Write free text in the language of the call unless the instructions above say otherwise.\n")
 	if a.Evidence != agent.EvidenceOff {
+		b.WriteString("- A field with a quote is {\"quote\": ..., \"value\": ...}; the quote is null when the value is null.\n")
 		b.WriteString(evidenceRules)
 		var out []string
 		for _, f := range a.Fields {
@@ -140,6 +141,7 @@ func qcSystem(q *agent.QC) string {
 		"- Judge the agent's behaviour only, from the transcript.\n" +
 		"- Answer with one JSON object keyed by item id, following the response schema.\n")
 	if q.Evidence != agent.EvidenceOff {
+		b.WriteString("- Each item's evidence is a quote; it is null when the verdict rests on something the call lacks.\n")
 		b.WriteString(evidenceRules)
 	}
 	return b.String()

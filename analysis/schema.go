@@ -63,7 +63,7 @@ func AnalysisSchema(a *agent.Analysis) json.RawMessage {
 		if a.WantsEvidence(f) {
 			s = object{
 				{"type", "object"},
-				{"properties", object{{"quote", quoteSchema(fieldQuoteDescription)}, {"value", s}}},
+				{"properties", object{{"quote", quoteSchema}, {"value", s}}},
 				{"required", []string{"quote", "value"}},
 				{"additionalProperties", false},
 			}
@@ -79,15 +79,11 @@ func AnalysisSchema(a *agent.Analysis) json.RawMessage {
 	})
 }
 
-// Descriptions of the quotes evidence asks for.
-const (
-	fieldQuoteDescription = "Verbatim words from one transcript turn that give the value, copied exactly; null when value is null."
-	itemQuoteDescription  = "Verbatim words from one transcript turn supporting the verdict, copied exactly; null when the verdict rests on something the call lacks."
-)
-
-func quoteSchema(description string) object {
-	return object{{"type", []string{"string", "null"}}, {"description", description}}
-}
+// quoteSchema is a quote's schema: a nullable string, without a
+// description: the system message's rules say what a quote is once, where a
+// description would repeat it for every field and item (measured: 20 tokens
+// each).
+var quoteSchema = object{{"type", []string{"string", "null"}}}
 
 func fieldSchema(f agent.Field) object {
 	var s object
@@ -122,7 +118,7 @@ func QCSchema(q *agent.QC) json.RawMessage {
 	required := make([]string, 0, len(q.Checklist))
 	key, evidence := "evidence", object{{"type", "string"}, {"description", "Short quote or paraphrase from the transcript supporting the verdict."}}
 	if q.Evidence != agent.EvidenceOff {
-		key, evidence = "quote", quoteSchema(itemQuoteDescription)
+		key, evidence = "quote", quoteSchema
 	}
 	for _, it := range q.Checklist {
 		props = append(props, member{it.ID, object{
