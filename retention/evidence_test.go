@@ -7,9 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/postcall/postcall/retention"
+	"github.com/postcall/postcall/store"
 )
 
 // TestPurgeNullsEvidenceQuotes checks that the purge nulls every evidence
@@ -60,4 +62,32 @@ func TestPurgeNullsEvidenceQuotes(t *testing.T) {
 	var removed []string
 	require.NoError(t, b.pool.QueryRow(ctx, `SELECT removed FROM retention_audit WHERE call_uuid = $1`, due.id).Scan(&removed))
 	require.Contains(t, removed, "analysis.evidence")
+}
+
+// TestLateResultNullsEvidenceQuotes checks that evidence a run stores after
+// its call was purged is purged in the same transaction
+// (RedactLateResult, as pipeline.Service.Store calls it).
+func TestLateResultNullsEvidenceQuotes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	b.applyPlan(t, "late", "")
+	s := b.seedCall(t, b.pool, "late", seedOpts{endedAgo: 40 * day})
+	_, err := b.svc.Purge(ctx, retention.RunOptions{})
+	require.NoError(t, err)
+	quote := "LATEQUOTE-" + s.callID[len("call-"):]
+	_, err = b.pool.Exec(ctx, `UPDATE analysis_runs r SET evidence = $2
+		FROM calls c WHERE c.analysis_run_id = r.id AND c.id = $1`, s.id,
+		fmt.Sprintf(`{"topic": {"quote": "it is about %s", "turn": 1, "verified": true}}`, quote))
+	require.NoError(t, err)
+	require.Len(t, b.found(t, []string{quote}), 1)
+
+	c, err := store.GetCall(ctx, b.pool, s.id.String())
+	require.NoError(t, err)
+	require.NoError(t, pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error { return retention.RedactLateResult(ctx, tx, c) }))
+	require.Empty(t, b.found(t, []string{quote}))
+	audit, err := retention.CallAudit(ctx, b.pool, s.id.String())
+	require.NoError(t, err)
+	require.Equal(t, retention.ReasonLateResult, audit[len(audit)-1].Reason)
+	require.Equal(t, []string{"analysis.evidence"}, audit[len(audit)-1].Removed)
 }
