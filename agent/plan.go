@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -91,6 +92,43 @@ type Analysis struct {
 	// MaxTokens is the output budget of every analysis request, replacing
 	// the one postcall sizes from the answers' history. 0: postcall's.
 	MaxTokens int `json:"max_tokens,omitempty"`
+	// Evidence asks the model for a verbatim transcript quote behind each
+	// field's value and checks it (EvidenceCheck flags a value whose quote
+	// is not found, EvidenceRequire withholds it). Default EvidenceOff.
+	Evidence EvidenceMode `json:"evidence,omitempty"`
+}
+
+// EvidenceMode says whether answers must quote the transcript.
+type EvidenceMode string
+
+const (
+	// EvidenceOff asks for no quote (the default).
+	EvidenceOff EvidenceMode = ""
+	// EvidenceCheck checks every quote and flags a value whose quote is not
+	// in the transcript, keeping it.
+	EvidenceCheck EvidenceMode = "check"
+	// EvidenceRequire checks every quote and withholds a value whose quote
+	// is not in the transcript: stored as null, never pushed.
+	EvidenceRequire EvidenceMode = "require"
+)
+
+// UnmarshalJSON takes a string, and says what to write instead of a boolean
+// (YAML reads yes, on and true as one).
+func (m *EvidenceMode) UnmarshalJSON(data []byte) error {
+	var s string
+	if err := json.Unmarshal(data, &s); err != nil {
+		return fmt.Errorf("evidence: %s must be check or require (or absent for none)", data)
+	}
+	*m = EvidenceMode(s)
+	return nil
+}
+
+func (m EvidenceMode) validate() error {
+	switch m {
+	case EvidenceOff, EvidenceCheck, EvidenceRequire:
+		return nil
+	}
+	return fmt.Errorf("evidence: %q must be check or require (or absent for none)", string(m))
 }
 
 // Field is one typed structured-output field.
@@ -102,6 +140,10 @@ type Field struct {
 	Values []string `json:"values,omitempty"`
 	// PII marks a field the purge erases.
 	PII bool `json:"pii,omitempty"`
+	// Evidence false opts the field out of the plan's analysis.evidence:
+	// its value comes without a quote and is never withheld. Default (nil)
+	// true; only meaningful when analysis.evidence is set.
+	Evidence *bool `json:"evidence,omitempty"`
 }
 
 // Skip holds the auto-disposition thresholds.
@@ -123,6 +165,12 @@ type QC struct {
 	// MaxTokens is the output budget of every QC request, replacing the one
 	// postcall sizes from the answers' history. 0: postcall's.
 	MaxTokens int `json:"max_tokens,omitempty"`
+	// Evidence asks for a verbatim quote as each item's evidence and checks
+	// it: EvidenceCheck flags an item whose quote is not found;
+	// EvidenceRequire also gives a passed item no credit in the score
+	// unless its quote is found. Default EvidenceOff (evidence may be a
+	// paraphrase, unchecked).
+	Evidence EvidenceMode `json:"evidence,omitempty"`
 }
 
 // Limits of a QC checklist's weights: the score's integer arithmetic
@@ -421,7 +469,16 @@ func (a *Analysis) validate() error {
 		default:
 			return fmt.Errorf("fields[%d].type: %q must be string, number, integer, boolean, enum or date", n, f.Type)
 		}
+		if f.Evidence != nil && a.Evidence == EvidenceOff {
+			return fmt.Errorf("fields[%d].evidence: set analysis.evidence (check or require) first; without it no field has evidence", n)
+		}
 		byName[f.Name] = f
+	}
+	if err := a.Evidence.validate(); err != nil {
+		return err
+	}
+	if a.Evidence != EvidenceOff && !slices.ContainsFunc(a.Fields, a.WantsEvidence) {
+		return errors.New("evidence: every field opts out (evidence: false); remove evidence or let a field keep it")
 	}
 	check := func(key, name string, types ...FieldType) error {
 		if name == "" {
@@ -538,6 +595,9 @@ func (q *QC) validate() error {
 	if total > MaxTotalWeight {
 		return fmt.Errorf("checklist: the weights add up to %d, more than %d", total, MaxTotalWeight)
 	}
+	if err := q.Evidence.validate(); err != nil {
+		return err
+	}
 	if q.PassScore < 1 || q.PassScore > 10 {
 		return fmt.Errorf("pass_score: %d must be between 1 and 10", q.PassScore)
 	}
@@ -575,6 +635,12 @@ func (a *Analysis) MinDuration() time.Duration {
 		return 0
 	}
 	return time.Duration(*a.Skip.MinDuration * float64(time.Second))
+}
+
+// WantsEvidence says whether f's value comes with a checked quote: the
+// plan asks for evidence and f does not opt out.
+func (a *Analysis) WantsEvidence(f Field) bool {
+	return a != nil && a.Evidence != EvidenceOff && (f.Evidence == nil || *f.Evidence)
 }
 
 // Field returns the named field.

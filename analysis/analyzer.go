@@ -124,6 +124,12 @@ type AnalysisResult struct {
 	// (number), int64 (integer), bool (boolean), or nil when the call does
 	// not give a value. Nil when the run failed.
 	Fields map[string]any
+	// Evidence holds, per field that keeps evidence and has a value, its
+	// checked quote; nil when the plan's analysis.evidence is off.
+	Evidence map[string]Evidence
+	// Unverified are the fields whose quote was not found, in plan order;
+	// nil when analysis.evidence is off.
+	Unverified []string
 	// Model is the model as answered by the last request.
 	Model string
 	// Requests are the run's LLM requests in order.
@@ -138,6 +144,9 @@ type QCResult struct {
 	Score int
 	// Passed is Score >= the plan's pass score.
 	Passed bool
+	// Unverified are the items whose quote was not found, in checklist
+	// order; nil when qc.evidence is off.
+	Unverified []string
 	// Model is the model as answered by the last request.
 	Model string
 	// Requests are the run's LLM requests in order.
@@ -152,6 +161,7 @@ func (a *Analyzer) Analyze(ctx context.Context, plan *agent.Plan, version int, i
 	if plan.Analysis == nil {
 		return res, fmt.Errorf("analysis request for call %s: agent %s has no analysis prompt", in.CallID, plan.ID)
 	}
+	var quotes map[string]*string
 	pre := a.prefixes.get(plan.Analysis, func() prefix {
 		return prefix{system: analysisSystem(plan.Analysis), schema: AnalysisSchema(plan.Analysis), bound: analysisBound(plan.Analysis)}
 	})
@@ -162,8 +172,8 @@ func (a *Analyzer) Analyze(ctx context.Context, plan *agent.Plan, version int, i
 		maxTokens: plan.Analysis.MaxTokens,
 		bound:     pre.bound,
 		validate: func(content string) []string {
-			fields, v := validateAnalysis(plan.Analysis, content)
-			res.Fields = fields
+			fields, q, v := validateAnalysis(plan.Analysis, content)
+			res.Fields, quotes = fields, q
 			return v
 		},
 	}
@@ -173,6 +183,7 @@ func (a *Analyzer) Analyze(ctx context.Context, plan *agent.Plan, version int, i
 		res.Fields = nil
 		return res, fmt.Errorf("analysis request for call %s: %w", in.CallID, err)
 	}
+	res.Evidence, res.Unverified = checkFields(plan.Analysis, res.Fields, quotes, in.Transcript)
 	return res, nil
 }
 
@@ -205,7 +216,8 @@ func (a *Analyzer) QC(ctx context.Context, plan *agent.Plan, version int, in Inp
 		res.Items = nil
 		return res, fmt.Errorf("qc request for call %s: %w", in.CallID, err)
 	}
-	res.Score = Score(plan.QC.Checklist, res.Items)
+	res.Unverified = checkItems(plan.QC, res.Items, in.Transcript)
+	res.Score = Score(plan.QC.Checklist, credited(plan.QC, res.Items))
 	res.Passed = res.Score >= passScore(plan.QC)
 	return res, nil
 }

@@ -98,6 +98,11 @@ func analysisBound(a *agent.Analysis) int {
 			}
 			n += longest + 2
 		}
+		if a.WantsEvidence(f) {
+			// {"quote": "...", "value": ...}: the value's key and a quote
+			// as long as a QC item's evidence.
+			n += objectTokens + 2*keyTokens + evidenceTokens
+		}
 	}
 	return n
 }

@@ -18,7 +18,8 @@ const DemoModelName = "postcall-demo"
 // request gets the same answer. Free text starts with "[demo]"; enum and
 // boolean values are picked from a hash of the request (so calls differ);
 // numbers, integers and dates are null where allowed, because the demo
-// invents no facts. Usage is zero.
+// invents no facts; quotes asked for by evidence are real transcript turns
+// (demoQuotes). Usage is zero.
 type Demo struct{}
 
 // Complete answers the request without network.
@@ -60,6 +61,9 @@ func (Demo) Complete(ctx context.Context, req Request) (*Response, error) {
 		Number:  func(string) float64 { return 0 },
 		Integer: func(string) int64 { return 0 },
 	})
+	if err == nil {
+		content, err = demoQuotes(content, req, pick)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("demo answer: %w", err)
 	}

@@ -92,8 +92,28 @@ func analysisSystem(a *agent.Analysis) string {
 		"- Enum fields take one of the listed values exactly, or null.\n" +
 		"- Dates are YYYY-MM-DD; integers have no decimals.\n" +
 		"- Write free text in the language of the call unless the instructions above say otherwise.\n")
+	if a.Evidence != agent.EvidenceOff {
+		b.WriteString("- A field with a quote is {\"quote\": ..., \"value\": ...}; the quote is null when the value is null.\n")
+		b.WriteString(evidenceRules)
+		var out []string
+		for _, f := range a.Fields {
+			if !a.WantsEvidence(f) {
+				out = append(out, f.Name)
+			}
+		}
+		if len(out) > 0 {
+			b.WriteString("- These fields take no quote: " + strings.Join(out, ", ") + ".\n")
+		}
+	}
 	return b.String()
 }
+
+// evidenceRules are the system message's rules for quotes (analysis and
+// QC with evidence on). A quote that is not in the transcript is flagged or
+// withheld; the words say so to keep the model from inventing one.
+const evidenceRules = "- Each quote is copied verbatim from the transcript: the exact words of one turn " +
+	"(or of consecutive turns of the same speaker) that establish the value, without the speaker label or time, " +
+	"not a summary or paraphrase. A value whose quote is not in the transcript is not trusted.\n"
 
 func fieldTypeLabel(f agent.Field) string {
 	switch f.Type {
@@ -120,6 +140,10 @@ func qcSystem(q *agent.QC) string {
 	b.WriteString("\n## Rules\n" +
 		"- Judge the agent's behaviour only, from the transcript.\n" +
 		"- Answer with one JSON object keyed by item id, following the response schema.\n")
+	if q.Evidence != agent.EvidenceOff {
+		b.WriteString("- Each item's evidence is a quote; it is null when the verdict rests on something the call lacks.\n")
+		b.WriteString(evidenceRules)
+	}
 	return b.String()
 }
 

@@ -52,12 +52,23 @@ func (o object) MarshalJSON() ([]byte, error) {
 // AnalysisSchema is the strict JSON schema of an analysis answer: an object
 // with exactly the plan's fields, in plan order, all required and all
 // nullable (null = the call does not say), so that a missing value is an
-// explicit null rather than an omitted key.
+// explicit null rather than an omitted key. With analysis.evidence, each
+// field that keeps evidence is an object {quote, value}: the quote first,
+// so that the model finds the words before it states the value.
 func AnalysisSchema(a *agent.Analysis) json.RawMessage {
 	props := make(object, 0, len(a.Fields))
 	required := make([]string, 0, len(a.Fields))
 	for _, f := range a.Fields {
-		props = append(props, member{f.Name, fieldSchema(f)})
+		s := fieldSchema(f)
+		if a.WantsEvidence(f) {
+			s = object{
+				{"type", "object"},
+				{"properties", object{{"quote", quoteSchema}, {"value", s}}},
+				{"required", []string{"quote", "value"}},
+				{"additionalProperties", false},
+			}
+		}
+		props = append(props, member{f.Name, s})
 		required = append(required, f.Name)
 	}
 	return mustJSON(object{
@@ -67,6 +78,12 @@ func AnalysisSchema(a *agent.Analysis) json.RawMessage {
 		{"additionalProperties", false},
 	})
 }
+
+// quoteSchema is a quote's schema: a nullable string, without a
+// description: the system message's rules say what a quote is once, where a
+// description would repeat it for every field and item (measured: 20 tokens
+// each).
+var quoteSchema = object{{"type", []string{"string", "null"}}}
 
 func fieldSchema(f agent.Field) object {
 	var s object
@@ -94,19 +111,24 @@ func fieldSchema(f agent.Field) object {
 // QCSchema is the strict JSON schema of a QC answer: an object keyed by
 // checklist item id, in checklist order, each {evidence, passed}, all
 // required, so the model must judge every item. Evidence comes first so the
-// model cites the transcript before it gives the verdict.
+// model cites the transcript before it gives the verdict. With qc.evidence
+// the evidence is {quote, passed} instead: a verbatim quote or null.
 func QCSchema(q *agent.QC) json.RawMessage {
 	props := make(object, 0, len(q.Checklist))
 	required := make([]string, 0, len(q.Checklist))
+	key, evidence := "evidence", object{{"type", "string"}, {"description", "Short quote or paraphrase from the transcript supporting the verdict."}}
+	if q.Evidence != agent.EvidenceOff {
+		key, evidence = "quote", quoteSchema
+	}
 	for _, it := range q.Checklist {
 		props = append(props, member{it.ID, object{
 			{"type", "object"},
 			{"description", it.Description},
 			{"properties", object{
-				{"evidence", object{{"type", "string"}, {"description", "Short quote or paraphrase from the transcript supporting the verdict."}}},
+				{key, evidence},
 				{"passed", object{{"type", "boolean"}}},
 			}},
-			{"required", []string{"evidence", "passed"}},
+			{"required", []string{key, "passed"}},
 			{"additionalProperties", false},
 		}})
 		required = append(required, it.ID)

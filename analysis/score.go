@@ -7,6 +7,12 @@ type Verdict struct {
 	ID       string `json:"id"`
 	Passed   bool   `json:"passed"`
 	Evidence string `json:"evidence"`
+	// Verified says the evidence quote was found in the transcript; nil
+	// when the plan's qc.evidence is off (nothing was checked).
+	Verified *bool `json:"verified,omitempty"`
+	// Turn is the transcript turn the quote starts in; nil when it was not
+	// found or not checked.
+	Turn *int `json:"turn,omitempty"`
 }
 
 // DefaultPassScore is the pass score of a QC plan that sets none.

@@ -77,11 +77,12 @@ func keySet(obj map[string]json.RawMessage, want []string, what string) []string
 
 // validateAnalysis checks an analysis answer against the plan's fields and
 // returns the typed values: string (string, enum, date), float64 (number),
-// int64 (integer), bool (boolean) or nil, for every field.
-func validateAnalysis(a *agent.Analysis, content string) (map[string]any, []string) {
+// int64 (integer), bool (boolean) or nil, for every field; and, for the
+// fields that keep evidence, their quotes (nil: null).
+func validateAnalysis(a *agent.Analysis, content string) (map[string]any, map[string]*string, []string) {
 	obj, v := decodeObject(content)
 	if v != nil {
-		return nil, v
+		return nil, nil, v
 	}
 	names := make([]string, len(a.Fields))
 	for i, f := range a.Fields {
@@ -89,24 +90,67 @@ func validateAnalysis(a *agent.Analysis, content string) (map[string]any, []stri
 	}
 	v = keySet(obj, names, "field")
 	fields := make(map[string]any, len(a.Fields))
+	var quotes map[string]*string
 	for _, f := range a.Fields {
+		fields[f.Name] = nil
 		raw, ok := obj[f.Name]
 		if !ok {
-			fields[f.Name] = nil
 			continue
+		}
+		if a.WantsEvidence(f) {
+			var problems []string
+			var quote *string
+			raw, quote, problems = quotedValue(f.Name, raw)
+			if problems != nil {
+				v = append(v, problems...)
+				continue
+			}
+			if quotes == nil {
+				quotes = map[string]*string{}
+			}
+			quotes[f.Name] = quote
 		}
 		val, problem := fieldValue(f, raw)
 		if problem != "" {
 			v = append(v, fmt.Sprintf("field %s: %s", f.Name, problem))
-			fields[f.Name] = nil
 			continue
 		}
 		fields[f.Name] = val
 	}
 	if v != nil {
-		return nil, v
+		return nil, nil, v
 	}
-	return fields, nil
+	return fields, quotes, nil
+}
+
+// quotedValue splits a field answered as {quote, value}.
+func quotedValue(name string, raw json.RawMessage) (json.RawMessage, *string, []string) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
+		return nil, nil, []string{fmt.Sprintf("field %s must be an object {quote, value}", name)}
+	}
+	v := keySet(obj, []string{"quote", "value"}, "field "+name+" key")
+	quote, problem := optionalString(obj["quote"])
+	if problem {
+		v = append(v, fmt.Sprintf("field %s: quote must be a string or null", name))
+	}
+	if v != nil {
+		return nil, nil, v
+	}
+	return obj["value"], quote, nil
+}
+
+// optionalString decodes a JSON string or null (or an absent value) and
+// reports anything else.
+func optionalString(raw json.RawMessage) (*string, bool) {
+	if len(raw) == 0 || isNull(raw) {
+		return nil, false
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, true
+	}
+	return &s, false
 }
 
 // fieldValue decodes one field's value or says what is wrong with it.
@@ -176,6 +220,11 @@ func validateQC(q *agent.QC, content string) ([]Verdict, []string) {
 		ids[i] = it.ID
 	}
 	v = keySet(obj, ids, "item")
+	// With evidence, an item's evidence is answered as a quote.
+	key := "evidence"
+	if q.Evidence != agent.EvidenceOff {
+		key = "quote"
+	}
 	verdicts := make([]Verdict, 0, len(q.Checklist))
 	for _, it := range q.Checklist {
 		raw, ok := obj[it.ID]
@@ -184,15 +233,22 @@ func validateQC(q *agent.QC, content string) ([]Verdict, []string) {
 		}
 		var item map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &item); err != nil || item == nil {
-			v = append(v, fmt.Sprintf("item %s must be an object {evidence, passed}", it.ID))
+			v = append(v, fmt.Sprintf("item %s must be an object {%s, passed}", it.ID, key))
 			continue
 		}
-		problems := keySet(item, []string{"evidence", "passed"}, "item "+it.ID+" key")
+		problems := keySet(item, []string{key, "passed"}, "item "+it.ID+" key")
 		verdict := Verdict{ID: it.ID}
 		if p, ok := item["passed"]; ok && (isNull(p) || json.Unmarshal(p, &verdict.Passed) != nil) {
 			problems = append(problems, fmt.Sprintf("item %s: passed must be true or false", it.ID))
 		}
-		if e, ok := item["evidence"]; ok && (isNull(e) || json.Unmarshal(e, &verdict.Evidence) != nil) {
+		if key == "quote" {
+			quote, bad := optionalString(item["quote"])
+			if bad {
+				problems = append(problems, fmt.Sprintf("item %s: quote must be a string or null", it.ID))
+			} else if quote != nil {
+				verdict.Evidence = *quote
+			}
+		} else if e, ok := item["evidence"]; ok && (isNull(e) || json.Unmarshal(e, &verdict.Evidence) != nil) {
 			problems = append(problems, fmt.Sprintf("item %s: evidence must be a string", it.ID))
 		}
 		v = append(v, problems...)

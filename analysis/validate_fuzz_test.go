@@ -28,7 +28,7 @@ func FuzzValidateAnalysis(f *testing.F) {
 	}
 	secret := regexp.MustCompile(`SECRET\d+`)
 	f.Fuzz(func(t *testing.T, content string) {
-		fields, violations := validateAnalysis(plan.Analysis, content)
+		fields, _, violations := validateAnalysis(plan.Analysis, content)
 		if violations != nil {
 			if fields != nil {
 				t.Fatalf("violations %v with fields %v", violations, fields)

@@ -19,7 +19,9 @@
 //     worker and three sharing the limit; runs per minute with sized output
 //     budgets against the old fixed max_tokens of 4,096;
 //   - redact: redaction of a ten-minute transcript with every entity on
-//     (target: < 1 ms), against JSON-encoding it.
+//     (target: < 1 ms), against JSON-encoding it;
+//   - evidence: the tokens evidence adds to a request of the example sales
+//     agent (static prefix and a typical answer), reported.
 //
 // Numbers are reported, never asserted. Everything runs against a real
 // PostgreSQL (-db, default BENCH_DATABASE_URL or postcall_bench on
@@ -29,7 +31,7 @@
 //
 // Usage:
 //
-//	go run ./bench [-run pipeline,model,cache,purge,limits,redact] [-cpuprofile FILE] [-sqlprofile] [flags]
+//	go run ./bench [-run pipeline,model,cache,purge,limits,redact,evidence] [-cpuprofile FILE] [-sqlprofile] [flags]
 //
 // `go run ./bench -h` lists the flags.
 package main
@@ -161,7 +163,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		dbURL = defaultDatabaseURL
 	}
 	fs.StringVar(&o.dbURL, "db", dbURL, "PostgreSQL URL of the benchmark database, created when missing (env BENCH_DATABASE_URL)")
-	fs.StringVar(&o.run, "run", "all", "comma-separated scenarios to run: pipeline, model, cache, purge, limits, redact")
+	fs.StringVar(&o.run, "run", "all", "comma-separated scenarios to run: pipeline, model, cache, purge, limits, redact, evidence")
 	fs.StringVar(&o.results, "results", "bench/RESULTS.md", "results file to write; empty: none. Without this flag, only a run of every scenario writes it")
 	fs.IntVar(&o.ingesters, "ingesters", 4, "goroutines ingesting calls (inserting no-op jobs) concurrently")
 	fs.IntVar(&o.poolMaxConns, "pool-max-conns", 0, "connections per pool; 0: the worker's default (POSTCALL_DB_MAX_CONNS, 32)")

@@ -72,6 +72,13 @@ type Analysis struct {
 	Error       *string         `json:"error"`
 	// Demo marks output of the built-in demo model, not of a real LLM.
 	Demo bool `json:"demo"`
+	// Evidence is, with the plan's analysis.evidence, each value's quote:
+	// {FIELD: {quote, turn, verified}}, and under require the withheld
+	// value of an unverified field; null when the plan asks for none.
+	Evidence json.RawMessage `json:"evidence"`
+	// Unverified lists the fields whose quote was not found, in plan
+	// order; null when the plan asks for no evidence.
+	Unverified []string `json:"unverified"`
 }
 
 // QC is the current QC run.
@@ -84,6 +91,9 @@ type QC struct {
 	Status      store.RunStatus `json:"status"`
 	Error       *string         `json:"error"`
 	Demo        bool            `json:"demo"`
+	// Unverified lists the items whose quote was not found (each item has
+	// verified and turn); null when the plan's qc.evidence is off.
+	Unverified []string `json:"unverified"`
 }
 
 // Tokens is the token usage of a run or of all the call's post-call LLM
@@ -249,13 +259,14 @@ func Build(ctx context.Context, db store.DBTX, c *store.Call, opts Options) (*Do
 			d.Demo = d.Demo || run.Demo
 			d.Analysis = &Analysis{
 				Fields: rawOrNull(run.Output), Model: run.Model, PlanVersion: run.PlanVersion, Status: run.Status,
-				Error: run.Error, Demo: run.Demo,
+				Error: run.Error, Demo: run.Demo, Evidence: rawOrNull(run.Evidence), Unverified: run.Unverified,
 			}
 		case c.QCRunID != nil && run.ID == *c.QCRunID:
 			d.Demo = d.Demo || run.Demo
 			d.QC = &QC{
 				Items: rawOrNull(run.Output), Score: run.Score, Passed: run.Passed, Model: run.Model,
 				PlanVersion: run.PlanVersion, Status: run.Status, Error: run.Error, Demo: run.Demo,
+				Unverified: run.Unverified,
 			}
 		}
 	}

@@ -71,7 +71,11 @@ func (r *CallResult) noteLines(c *common) []noteLine {
 	}
 	add("Ended reason", r.EndedReason)
 	for _, f := range r.selectFields(c) {
-		add(f.name, formatValue(f.value))
+		if v := formatValue(f.value); v != "" && r.unverified(f.name) {
+			add(f.name, v+unverifiedNote)
+		} else {
+			add(f.name, v)
+		}
 	}
 	if link := r.recordingLink(c); link != "" {
 		lines = append(lines, noteLine{label: "Recording", value: link, link: true})

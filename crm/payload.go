@@ -38,6 +38,9 @@ type webhookData struct {
 
 type webhookAnalysis struct {
 	Fields orderedFields `json:"fields"`
+	// Evidence and Unverified are sent when the plan asks for evidence.
+	Evidence   *orderedEvidence `json:"evidence,omitempty"`
+	Unverified *[]string        `json:"unverified,omitempty"`
 }
 
 // orderedFields marshals as a JSON object keeping the selection's order.
@@ -64,6 +67,12 @@ func (f orderedFields) MarshalJSON() ([]byte, error) {
 	}
 	b.WriteByte('}')
 	return b.Bytes(), nil
+}
+
+func (r *CallResult) webhookAnalysis(c *common) webhookAnalysis {
+	a := webhookAnalysis{Fields: r.selectFields(c)}
+	a.Evidence, a.Unverified = r.evidencePayload(a.Fields)
+	return a
 }
 
 type webhookEvent struct {
@@ -109,7 +118,7 @@ func webhookBody(r *CallResult, c *common, includeContact bool, now time.Time) (
 		CallSummary:       r.CallSummary,
 		StartedAt:         optTime(r.StartedAt),
 		EndedAt:           optTime(r.EndedAt),
-		Analysis:          webhookAnalysis{Fields: r.selectFields(c)},
+		Analysis:          r.webhookAnalysis(c),
 		RecordingURL:      optString(r.recordingLink(c)),
 		Demo:              r.Demo,
 	}

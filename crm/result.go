@@ -72,6 +72,14 @@ type CallResult struct {
 	// PIIFields names the Fields the plan marks pii: true. They are left out
 	// unless an integration's `fields` setting lists them by name.
 	PIIFields []string
+	// Evidence is the checked quote of each field that has one; nil when
+	// the plan asks for no evidence (webhooks then carry none).
+	Evidence map[string]Evidence
+	// Unverified names the fields whose quote was not found.
+	Unverified []string
+	// EvidenceRequired says the plan's analysis.evidence is require: an
+	// unverified field's value is null in Fields and its quote is not sent.
+	EvidenceRequired bool
 	// Duration is the call's length; 0 when unknown.
 	Duration time.Duration
 	// StartedAt is when the call started; zero when unknown.

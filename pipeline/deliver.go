@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -295,6 +296,9 @@ func (d *Deliveries) callResult(ctx context.Context, db store.DBTX, c *store.Cal
 			if res.Fields, err = decodeFields(run.Output); err != nil {
 				return nil, fmt.Errorf("decode analysis run %d: %w", run.ID, err)
 			}
+			if err := runEvidence(res, run, plan); err != nil {
+				return nil, err
+			}
 		}
 		res.Demo = run.Demo
 	}
@@ -302,6 +306,25 @@ func (d *Deliveries) callResult(ctx context.Context, db store.DBTX, c *store.Cal
 		res.RecordingURL = d.Links.Link(c.ID.String())
 	}
 	return res, nil
+}
+
+// runEvidence gives res the analysis run's checked quotes, when its plan
+// asked for them. Under require the run's output already holds null for
+// every unverified field: what is not backed by the transcript is never
+// pushed.
+func runEvidence(res *crm.CallResult, run *store.Run, plan *agent.Plan) error {
+	if len(run.Evidence) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(run.Evidence, &res.Evidence); err != nil {
+		return fmt.Errorf("decode the evidence of analysis run %d: %w", run.ID, err)
+	}
+	if res.Evidence == nil {
+		res.Evidence = map[string]crm.Evidence{}
+	}
+	res.Unverified = run.Unverified
+	res.EvidenceRequired = plan.Analysis != nil && plan.Analysis.Evidence == agent.EvidenceRequire
+	return nil
 }
 
 // Redeliver makes the call's deliveries pending again (only the named

@@ -213,24 +213,29 @@ func (p *Service) Execute(ctx context.Context, db store.DBTX, runID int64) (*Exe
 	}
 	start := time.Now()
 	var (
-		requests []analysis.RequestRecord
-		output   any
-		model    string
-		score    *int
-		passed   *bool
-		runErr   error
+		requests   []analysis.RequestRecord
+		output     any
+		evidence   any
+		unverified []string
+		model      string
+		score      *int
+		passed     *bool
+		runErr     error
 	)
 	switch run.Kind {
 	case store.KindAnalysis:
 		res, err := p.Analyzer.Analyze(ctx, plan, run.PlanVersion, in)
 		if res != nil {
-			requests, output, model = res.Requests, res.Fields, res.Model
+			requests, output, model, unverified = res.Requests, res.Fields, res.Model, res.Unverified
+			if res.Evidence != nil {
+				evidence = res.Evidence
+			}
 		}
 		runErr = err
 	case store.KindQC:
 		res, err := p.Analyzer.QC(ctx, plan, run.PlanVersion, in)
 		if res != nil {
-			requests, output, model = res.Requests, res.Items, res.Model
+			requests, output, model, unverified = res.Requests, res.Items, res.Model, res.Unverified
 			score, passed = &res.Score, &res.Passed
 		}
 		runErr = err
@@ -241,7 +246,7 @@ func (p *Service) Execute(ctx context.Context, db store.DBTX, runID int64) (*Exe
 		// Money spent, and what it bought, is recorded whatever happens next.
 		res, err := p.recordAnswer(ctx, db, run, p.storeRequests(requests), &store.RunResult{
 			Status: store.RunSucceeded, Model: model, Demo: p.Demo, Output: output, Score: score, Passed: passed,
-			Latency: time.Since(start),
+			Evidence: evidence, Unverified: unverified, Latency: time.Since(start),
 		})
 		if err != nil {
 			return nil, err

@@ -36,6 +36,9 @@ const PurgedBeforeRun = "the call was purged before this run: its transcript is 
 //     the agent's plan, and the summary field, set to null;
 //   - in every QC run: each item's evidence (quotes of the call), set to
 //     null;
+//   - in every analysis run with evidence: each field's quote, set to null
+//     (quotes are transcript text, of pii fields or not), and the values
+//     analysis.evidence require withheld; turn and verified stay;
 //   - the free-text errors of its runs, LLM requests and deliveries.
 //
 // Each batch commits the calls' changes, their recording keys in the
@@ -248,16 +251,20 @@ const (
 				r.kind = 'qc' AND jsonb_typeof(r.output) = 'array'
 				  AND EXISTS (SELECT 1 FROM jsonb_array_elements(r.output) AS t(e)
 				              WHERE jsonb_typeof(t.e) = 'object' AND t.e->'evidence' <> 'null'::jsonb) AS evidence,
+				COALESCE(jsonb_typeof(r.evidence) = 'object'
+				  AND EXISTS (SELECT 1 FROM jsonb_each(r.evidence) AS q(k, v)
+				              WHERE jsonb_typeof(q.v) = 'object' AND (q.v->'quote' <> 'null'::jsonb OR q.v ? 'withheld')),
+				  false) AS quotes,
 				COALESCE(r.error <> $7 AND r.error <> $8, false) AS error
 			FROM u LEFT JOIN f ON f.agent_id = u.agent_id
 			-- OFFSET 0 keeps this a lookup of each call's runs by index,
 			-- which a join might plan as a scan of every run.
-			CROSS JOIN LATERAL (SELECT r.id, r.call_id, r.kind, r.output, r.error FROM analysis_runs r
+			CROSS JOIN LATERAL (SELECT r.id, r.call_id, r.kind, r.output, r.evidence, r.error FROM analysis_runs r
 			                    WHERE r.call_id = u.id OFFSET 0) AS r
 			-- OFFSET 0: each column is computed once per run, not once per
 			-- reference below.
 			OFFSET 0) AS n
-		WHERE cardinality(n.fields) > 0 OR n.evidence OR n.error
+		WHERE cardinality(n.fields) > 0 OR n.evidence OR n.quotes OR n.error
 	),
 	runs AS (
 		UPDATE analysis_runs r SET
@@ -269,9 +276,14 @@ const (
 					                          ORDER BY t.n), '[]')
 					FROM jsonb_array_elements(r.output) WITH ORDINALITY AS t(e, n))
 				ELSE r.output END,
+			evidence = CASE WHEN n.quotes THEN (
+					SELECT jsonb_object_agg(q.k, CASE WHEN jsonb_typeof(q.v) = 'object'
+					                                  THEN (q.v - 'withheld') || '{"quote": null}' ELSE q.v END)
+					FROM jsonb_each(r.evidence) AS q(k, v))
+				ELSE r.evidence END,
 			error = CASE WHEN n.error THEN $7 ELSE r.error END
 		FROM run_names n WHERE r.id = n.id
-		RETURNING n.call_id, n.fields, n.evidence, n.error
+		RETURNING n.call_id, n.fields, n.evidence, n.quotes, n.error
 	),
 	llm AS (
 		UPDATE llm_requests SET error = $7 WHERE call_id = ANY($1) AND error IS NOT NULL AND error <> $7
@@ -288,6 +300,7 @@ func removedCTE(extra string) string {
 		SELECT call_id, array_agg(name ORDER BY rank, name) AS names
 		FROM (SELECT DISTINCT call_id, name, rank FROM (
 			SELECT call_id, 'analysis.' || k AS name, 0 AS rank FROM runs, unnest(runs.fields) AS k
+			UNION ALL SELECT call_id, 'analysis.evidence', 1 FROM runs WHERE quotes
 			UNION ALL SELECT call_id, 'qc.evidence', 1 FROM runs WHERE evidence
 			UNION ALL SELECT call_id, 'run_errors', 2 FROM runs WHERE error
 			UNION ALL SELECT call_id, 'llm_request_errors', 3 FROM llm` + extra + `

@@ -19,15 +19,17 @@ func RecordAnswer(ctx context.Context, db DBTX, run *Run, reqs []LLMRequest, res
 		return err
 	}
 	// args are finishArgs': [0] id, [1] status, [2] model, [3] demo, [4]
-	// output, [5] score, [6] passed, [7] error, [8] latency. The answer is the
-	// model's part of them, passed after recordRequests' 15 arguments: model
-	// $16, demo $17, output $18, score $19, passed $20, latency $21 ($2 is
+	// output, [5] score, [6] passed, [7] error, [8] latency, [9] evidence,
+	// [10] unverified. The answer is the model's part of them, passed after
+	// recordRequests' 15 arguments: model $16, demo $17, output $18, score
+	// $19, passed $20, latency $21, evidence $22, unverified $23 ($2 is
 	// recordRequests' call id). A purged call's run keeps no answer before
 	// its result is stored (and purged in the same transaction): the answer
-	// may quote the call.
-	const set = `, model = $16, demo = $17, score = $19, passed = $20, latency_ms = $21,
-		output = CASE WHEN (SELECT is_purged FROM calls WHERE id = $2) THEN output ELSE $18 END`
-	if err := recordRequests(ctx, db, run, reqs, set, args[2], args[3], args[4], args[5], args[6], args[8]); err != nil {
+	// and its quotes may quote the call.
+	const set = `, model = $16, demo = $17, score = $19, passed = $20, latency_ms = $21, unverified = $23,
+		output = CASE WHEN (SELECT is_purged FROM calls WHERE id = $2) THEN output ELSE $18 END,
+		evidence = CASE WHEN (SELECT is_purged FROM calls WHERE id = $2) THEN evidence ELSE $22 END`
+	if err := recordRequests(ctx, db, run, reqs, set, args[2], args[3], args[4], args[5], args[6], args[8], args[9], args[10]); err != nil {
 		return fmt.Errorf("record the answer of run %d: %w", run.ID, err)
 	}
 	return nil
@@ -39,7 +41,11 @@ func StoredAnswer(r *Run) *RunResult {
 	if r.Terminal() || len(r.Output) == 0 {
 		return nil
 	}
-	res := &RunResult{Status: RunSucceeded, Demo: r.Demo, Output: json.RawMessage(r.Output), Score: r.Score, Passed: r.Passed}
+	res := &RunResult{Status: RunSucceeded, Demo: r.Demo, Output: json.RawMessage(r.Output), Score: r.Score, Passed: r.Passed,
+		Unverified: r.Unverified}
+	if len(r.Evidence) > 0 {
+		res.Evidence = json.RawMessage(r.Evidence)
+	}
 	if r.Model != nil {
 		res.Model = *r.Model
 	}

@@ -51,7 +51,13 @@ type Run struct {
 	Model       *string
 	Demo        bool
 	// Output is the analysis fields object, or the QC items array.
-	Output     json.RawMessage
+	Output json.RawMessage
+	// Evidence is the analysis run's checked quotes by field (an object of
+	// analysis.Evidence); nil when the plan asks for none, and for QC.
+	Evidence json.RawMessage
+	// Unverified are the fields (analysis) or items (QC) whose quote was
+	// not found, in plan order; nil when the plan asks for no evidence.
+	Unverified []string
 	Score      *int
 	Passed     *bool
 	Error      *string
@@ -67,7 +73,7 @@ func (r *Run) Terminal() bool { return r.Status == RunSucceeded || r.Status == R
 
 const runColumns = `id, call_id, kind, agent_id, plan_version, trigger, status, model, demo, output, score, passed,
 	error, prompt_tokens, completion_tokens, cached_read_tokens, cache_created_tokens, requests, latency_ms,
-	created_at, finished_at`
+	created_at, finished_at, evidence, unverified`
 
 func scanRun(row pgx.Row) (*Run, error) {
 	var r Run
@@ -81,7 +87,7 @@ func scanRun(row pgx.Row) (*Run, error) {
 func (r *Run) dest() []any {
 	return []any{&r.ID, &r.CallID, &r.Kind, &r.AgentID, &r.PlanVersion, &r.Trigger, &r.Status, &r.Model, &r.Demo,
 		&r.Output, &r.Score, &r.Passed, &r.Error, &r.Usage.Prompt, &r.Usage.Completion, &r.Usage.CachedRead,
-		&r.Usage.CacheCreated, &r.Requests, &r.LatencyMs, &r.CreatedAt, &r.FinishedAt}
+		&r.Usage.CacheCreated, &r.Requests, &r.LatencyMs, &r.CreatedAt, &r.FinishedAt, &r.Evidence, &r.Unverified}
 }
 
 // GetRunWithCall returns one run and its call in one query: what a job
@@ -198,6 +204,11 @@ type RunResult struct {
 	Passed  *bool
 	Error   string
 	Latency time.Duration
+	// Evidence is marshalled to JSON; nil for none.
+	Evidence any
+	// Unverified are the fields or items whose quote was not found; nil
+	// when the plan asks for no evidence.
+	Unverified []string
 }
 
 // RecordRequests stores the requests a run paid for and adds their usage to
@@ -279,7 +290,7 @@ func FinishRunAndGetRuns(ctx context.Context, db DBTX, id int64, res RunResult, 
 		)
 		SELECT `+runColumns+` FROM finished
 		UNION ALL
-		SELECT `+runColumns+` FROM analysis_runs WHERE id = ANY($10) AND id NOT IN (SELECT id FROM finished)`,
+		SELECT `+runColumns+` FROM analysis_runs WHERE id = ANY($12) AND id NOT IN (SELECT id FROM finished)`,
 		append(args, ids)...)
 	if err != nil {
 		return nil, fmt.Errorf("finish run %d: %w", id, err)
@@ -291,24 +302,33 @@ func FinishRunAndGetRuns(ctx context.Context, db DBTX, id int64, res RunResult, 
 	return byID, nil
 }
 
-// finishSet and finishWhere store a run's result ($1 the run, $2-$9
+// finishSet and finishWhere store a run's result ($1 the run, $2-$11
 // finishArgs) unless the run has one already.
 const (
 	finishSet = `status = $2, model = $3, demo = $4, output = $5, score = $6, passed = $7, error = $8,
-		latency_ms = $9, finished_at = now()`
+		latency_ms = $9, evidence = $10, unverified = $11, finished_at = now()`
 	finishWhere = `id = $1 AND status NOT IN ('succeeded', 'failed')`
 )
 
 func finishArgs(id int64, res RunResult) ([]any, error) {
-	var output []byte
-	if res.Output != nil {
-		var err error
-		if output, err = json.Marshal(res.Output); err != nil {
-			return nil, fmt.Errorf("encode output of run %d: %w", id, err)
-		}
+	output, err := jsonOrNil(res.Output)
+	if err != nil {
+		return nil, fmt.Errorf("encode output of run %d: %w", id, err)
+	}
+	evidence, err := jsonOrNil(res.Evidence)
+	if err != nil {
+		return nil, fmt.Errorf("encode evidence of run %d: %w", id, err)
 	}
 	return []any{id, res.Status, null(storableText(res.Model)), res.Demo, output, res.Score, res.Passed, null(storableText(res.Error)),
-		res.Latency.Milliseconds()}, nil
+		res.Latency.Milliseconds(), evidence, res.Unverified}, nil
+}
+
+// jsonOrNil marshals v; nil (SQL NULL) for nil.
+func jsonOrNil(v any) ([]byte, error) {
+	if v == nil {
+		return nil, nil
+	}
+	return json.Marshal(v)
 }
 
 // SetRunWaiting marks a pending run as waiting for an LLM endpoint.

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/postcall/postcall/analysis"
 	"github.com/postcall/postcall/calldoc"
 	"github.com/postcall/postcall/store"
 )
@@ -81,9 +82,11 @@ func printDocument(w io.Writer, doc *calldoc.Document) error {
 	if doc.Analysis != nil {
 		row("analysis", runLine(doc.Analysis.Status, doc.Analysis.Model, doc.Analysis.Demo, doc.Analysis.Error))
 		var fields map[string]any
+		var evidence map[string]analysis.Evidence
+		_ = json.Unmarshal(doc.Analysis.Evidence, &evidence) // null: no evidence
 		if json.Unmarshal(doc.Analysis.Fields, &fields) == nil {
 			for _, k := range slices.Sorted(maps.Keys(fields)) {
-				row("  "+k, str(fields[k]))
+				row("  "+k, str(fields[k])+evidenceNote(evidence, k))
 			}
 		}
 	}
@@ -94,12 +97,16 @@ func printDocument(w io.Writer, doc *calldoc.Document) error {
 			ID       string `json:"id"`
 			Passed   bool   `json:"passed"`
 			Evidence string `json:"evidence"`
+			Verified *bool  `json:"verified"`
 		}
 		if json.Unmarshal(doc.QC.Items, &items) == nil {
 			for _, it := range items {
 				mark := "FAIL"
 				if it.Passed {
 					mark = "pass"
+				}
+				if it.Verified != nil && !*it.Verified {
+					mark += " (unverified)"
 				}
 				row("  "+it.ID, mark+": "+it.Evidence)
 			}
@@ -203,4 +210,19 @@ func str(v any) string {
 		}
 		return fmt.Sprint(v)
 	}
+}
+
+// evidenceNote is what show says of a field's quote: the turn it was found
+// in, or that it was not found (and the value withheld, under require).
+func evidenceNote(evidence map[string]analysis.Evidence, field string) string {
+	e, ok := evidence[field]
+	switch {
+	case !ok:
+		return ""
+	case e.Verified && e.Turn != nil:
+		return fmt.Sprintf(" (quote from turn %d)", *e.Turn)
+	case e.Withheld != nil:
+		return " (withheld: its quote is not in the transcript)"
+	}
+	return " (unverified: its quote is not in the transcript)"
 }
