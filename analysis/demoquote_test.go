@@ -11,8 +11,8 @@ import (
 )
 
 // TestDemoModelQuotes checks that with evidence on the demo model quotes
-// real transcript turns, so that its values and QC items are verified, and
-// gives a null value a null quote.
+// the words of the turn each value was read from, so that its values and
+// passed QC items are verified, and gives a null value a null quote.
 func TestDemoModelQuotes(t *testing.T) {
 	t.Parallel()
 	a := &analysis.Analyzer{Model: analysis.Demo{}}
@@ -25,7 +25,7 @@ func TestDemoModelQuotes(t *testing.T) {
 	require.NotEmpty(t, res.Evidence)
 	for name, e := range res.Evidence {
 		require.True(t, e.Verified, name)
-		require.Equal(t, quoteTranscript[*e.Turn].Text, *e.Quote, name)
+		require.Contains(t, quoteTranscript[*e.Turn].Text, *e.Quote, name)
 	}
 	require.NotContains(t, res.Evidence, "budget", "a null number: no quote")
 	require.Nil(t, res.Fields["budget"])
@@ -37,8 +37,12 @@ func TestDemoModelQuotes(t *testing.T) {
 		require.True(t, *it.Verified, it.ID)
 	}
 
-	// Without turns there is nothing to quote: unverified, and withheld.
+	// Without turns the demo finds nothing: every value is null, so there
+	// is nothing to quote and nothing unverified.
 	res, err = a.Analyze(ctx, plan, 1, analysis.Input{CallID: "empty"})
 	require.NoError(t, err)
-	require.Equal(t, []string{"outcome", "email", "demo_day"}, res.Unverified)
+	require.Empty(t, res.Unverified)
+	for name, v := range res.Fields {
+		require.Nil(t, v, name)
+	}
 }

@@ -27,3 +27,30 @@ func TotalUsage(requests []RequestRecord) Usage {
 	}
 	return u
 }
+
+// DemoFound is what the demo model read for one field or checklist item
+// (Value true when an item passed), and the turn and words it read it from.
+type DemoFound struct {
+	Value any
+	Turn  int
+	Quote string
+}
+
+// DemoRead runs the demo model's reading rules on req.
+func DemoRead(req Request) (map[string]DemoFound, error) {
+	_, values, _, err := demoRead(req)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]DemoFound, len(values))
+	for k, f := range values {
+		out[k] = DemoFound{Value: f.value, Turn: f.turn, Quote: f.quote}
+	}
+	return out, nil
+}
+
+// CallMessageTurns renders in's call message and reads its transcript back
+// as the demo model does.
+func CallMessageTurns(in Input) []Turn {
+	return readCallMessage(callMessage(in)).Turns
+}
