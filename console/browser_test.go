@@ -96,7 +96,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	if dir == "" {
 		return
 	}
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(70))
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot()) // the 1280x900 viewport, as PNG
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, name), png, 0o644))
 }
@@ -191,6 +191,7 @@ func TestBrowser(t *testing.T) {
 		require.Contains(t, diff, "Demo booked (answer 2)")
 		require.NotContains(t, diff, "email", "unchanged fields are not listed")
 		require.Contains(t, text(t, ctx, "#qc-change"), "QC score 10 → 1", "the fatal item failed on the re-run")
+		do(t, ctx, chromedp.ScrollIntoView(chromedp.ID("runs")))
 		screenshot(t, ctx, "console-rerun.png")
 	})
 
