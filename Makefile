@@ -20,6 +20,13 @@ run: build ## migrate, load the example agents and calls, run the worker (Ctrl-C
 	./$(BIN) agents apply examples/agents.yaml
 	./$(BIN) ingest -q examples/calls.jsonl
 	@echo
+	@if [ -n "$$POSTCALL_API_TOKEN" ]; then \
+		echo "Console: http://$${POSTCALL_HTTP_ADDR:-127.0.0.1:8080}/login  (sign in with POSTCALL_API_TOKEN)"; \
+	else \
+		name=console-$$(date +%s); token=$$(./$(BIN) tokens create --name $$name --role admin 2>/dev/null) && \
+		echo "Console: http://$${POSTCALL_HTTP_ADDR:-127.0.0.1:8080}/login  sign in with this admin token ($$name; shown once):" && \
+		echo "  $$token"; \
+	fi
 	@echo "Worker starting. In another terminal: ./$(BIN) show demo-0002   (or --json)"
 	@if [ -z "$$OPENAI_API_KEY" ] && [ -z "$$OPENAI_BASE_URL" ]; then \
 		echo "No OPENAI_API_KEY: the DEMO model answers and its output is labelled demo."; \

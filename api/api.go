@@ -20,6 +20,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/postcall/postcall/access"
 	"github.com/postcall/postcall/migrations"
 	"github.com/postcall/postcall/recording"
 	"github.com/postcall/postcall/store"
@@ -40,6 +41,10 @@ type Server struct {
 	// (POSTCALL_API_TOKEN). Default "": those routes answer 401, so an
 	// unconfigured API is closed, never open.
 	Token string
+	// Access authenticates bearer tokens (named tokens with a role, and
+	// POSTCALL_API_TOKEN as admin); *access.Service is one. Default nil:
+	// Token alone, as admin.
+	Access Authenticator
 	// Reader reads calls: the call document, the list, recording links.
 	// Required.
 	Reader Reader
@@ -70,14 +75,14 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /r/{id}", s.recordingLink)
-	mux.Handle("/v1/", s.authorize(s.v1()))
+	mux.Handle("/v1/", s.authorize(s.v1(), false))
 	metrics := s.Metrics
 	if metrics == nil {
 		metrics = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			writeError(w, http.StatusNotFound, "metrics are not enabled")
 		})
 	}
-	mux.Handle("GET /metrics", s.authorize(metrics))
+	mux.Handle("GET /metrics", s.authorize(metrics, true))
 	return mux
 }
 
@@ -121,25 +126,59 @@ func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
 	return allow
 }
 
-// authorize lets a request through only with the configured bearer token.
-// Both sides are hashed before the constant-time comparison, so that neither
-// the token's content nor its length leaks through timing.
-func (s *Server) authorize(next http.Handler) http.Handler {
+// Authenticator returns who a bearer token belongs to; an error wrapping
+// access.ErrUnauthorized for a token that is unknown or revoked.
+type Authenticator interface {
+	Authenticate(ctx context.Context, secret string) (access.Principal, error)
+}
+
+// authorize lets a request through only with a valid bearer token, and a
+// viewer's only when it reads (GET or HEAD) a route that is not adminOnly:
+// a viewer's writes and /metrics answer 403. Without Access the token is
+// compared with Token, both sides hashed before the constant-time
+// comparison so that neither its content nor its length leaks through
+// timing.
+func (s *Server) authorize(next http.Handler, adminOnly bool) http.Handler {
 	want := sha256.Sum256([]byte(s.Token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
-		if s.Token == "" {
+		token, ok := bearerToken(r.Header.Get("Authorization"))
+		var p access.Principal
+		switch {
+		case s.Access != nil:
+			var err error
+			if p, err = s.Access.Authenticate(r.Context(), token); errors.Is(err, access.ErrUnauthorized) || (err == nil && !ok) {
+				writeUnauthorized(w, "missing, wrong or revoked bearer token")
+				return
+			} else if err != nil {
+				s.internalError(w, r, "authenticate", err)
+				return
+			}
+		case s.Token == "":
 			writeUnauthorized(w, "the API is disabled: no POSTCALL_API_TOKEN is configured")
 			return
+		default:
+			got := sha256.Sum256([]byte(token))
+			if subtle.ConstantTimeCompare(got[:], want[:]) != 1 || !ok {
+				writeUnauthorized(w, "missing or wrong bearer token")
+				return
+			}
+			p = access.Principal{Name: access.APITokenName, Role: access.RoleAdmin}
 		}
-		token, ok := bearerToken(r.Header.Get("Authorization"))
-		got := sha256.Sum256([]byte(token))
-		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 || !ok {
-			writeUnauthorized(w, "missing or wrong bearer token")
+		if !p.Admin() && (adminOnly || (r.Method != http.MethodGet && r.Method != http.MethodHead)) {
+			writeError(w, http.StatusForbidden, "this token's role (viewer) may only read calls")
 			return
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	})
+}
+
+type principalKey struct{}
+
+// principal is who authorize let through.
+func principal(r *http.Request) access.Principal {
+	p, _ := r.Context().Value(principalKey{}).(access.Principal)
+	return p
 }
 
 // bearerToken returns the token of an "Authorization: Bearer TOKEN" header;

@@ -309,6 +309,9 @@ func (s *Server) getCall(w http.ResponseWriter, r *http.Request) {
 		// are null, whatever the purge left behind.
 		doc.Transcript, doc.Recording, doc.PhoneNumber, doc.CustomerName = nil, nil, nil, nil
 	}
+	if !principal(r).Admin() {
+		doc.ForViewer()
+	}
 	writeJSON(w, http.StatusOK, doc)
 }
 

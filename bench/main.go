@@ -80,6 +80,7 @@ type options struct {
 	cacheConcurrency int
 
 	purgeCalls      int
+	consoleCalls    int
 	purgeIngestRate float64
 
 	limitsWindow   time.Duration
@@ -163,7 +164,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		dbURL = defaultDatabaseURL
 	}
 	fs.StringVar(&o.dbURL, "db", dbURL, "PostgreSQL URL of the benchmark database, created when missing (env BENCH_DATABASE_URL)")
-	fs.StringVar(&o.run, "run", "all", "comma-separated scenarios to run: pipeline, model, cache, purge, limits, redact, evidence")
+	fs.StringVar(&o.run, "run", "all", "comma-separated scenarios to run: pipeline, model, cache, purge, limits, redact, evidence, console")
 	fs.StringVar(&o.results, "results", "bench/RESULTS.md", "results file to write; empty: none. Without this flag, only a run of every scenario writes it")
 	fs.IntVar(&o.ingesters, "ingesters", 4, "goroutines ingesting calls (inserting no-op jobs) concurrently")
 	fs.IntVar(&o.poolMaxConns, "pool-max-conns", 0, "connections per pool; 0: the worker's default (POSTCALL_DB_MAX_CONNS, 32)")
@@ -180,6 +181,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.cacheCalls, "cache-calls", 500, "cache: calls to process")
 	fs.IntVar(&o.cacheConcurrency, "cache-concurrency", 16, "cache: LLM concurrency (the worker's default)")
 	fs.IntVar(&o.purgeCalls, "purge-calls", 200_000, "purge: due calls to purge")
+	fs.IntVar(&o.consoleCalls, "console-calls", 100_000, "console: calls in the database while pages are timed")
 	fs.Float64Var(&o.purgeIngestRate, "purge-ingest-rate", 50, "purge: calls ingested per second while measuring ingest latency")
 	fs.DurationVar(&o.limitsWindow, "limits-window", 10*time.Second, "limits: the fake provider's simulated minute; the warm-up is two")
 	fs.DurationVar(&o.limitsDuration, "limits-duration", 40*time.Second, "limits: measured time after the warm-up")
@@ -197,6 +199,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		{"ingesters", o.ingesters}, {"pipeline-calls", o.pipelineCalls}, {"noop-jobs", o.noopJobs},
 		{"pipeline-concurrency", o.pipelineConcurrency}, {"model-concurrency", o.modelConcurrency},
 		{"cache-calls", o.cacheCalls}, {"cache-concurrency", o.cacheConcurrency}, {"purge-calls", o.purgeCalls},
+		{"console-calls", o.consoleCalls},
 	} {
 		if f.v <= 0 {
 			return o, fmt.Errorf("-%s: %d must be positive", f.name, f.v)

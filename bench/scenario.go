@@ -36,6 +36,7 @@ func scenarios() []scenario {
 		{Name: "limits", Title: "Rate limits and output budgets", Run: runLimits},
 		{Name: "redact", Title: "Transcript redaction", Run: runRedact},
 		{Name: "evidence", Title: "Evidence token overhead", Run: runEvidence},
+		{Name: "console", Title: "Console page server time", Run: runConsole},
 	}
 }
 

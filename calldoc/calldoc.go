@@ -61,7 +61,40 @@ type Document struct {
 	Runs           []Run           `json:"runs"`
 
 	extra map[string]json.RawMessage
+	// outputs are the runs' outputs by run id, for Changes.
+	outputs map[int64]json.RawMessage
+	// viewer: written without what a viewer may not see (ForViewer).
+	viewer bool
 }
+
+// viewerHidden are the keys a viewer's document lacks, at the top level and
+// in each run: token counts and their cost (access: seed 001's calls-only
+// user sees neither).
+var viewerHidden = []string{"tokens", "cost"}
+
+// viewerHiddenInRuns are the keys each run of a viewer's document lacks.
+var viewerHiddenInRuns = []string{"tokens", "cost_usd", "llm_requests"}
+
+// ForViewer strips d of what a viewer may not see: the call's and every
+// run's tokens and cost, and the runs' LLM requests. The API and the
+// console both show a viewer only a document passed through here.
+func (d *Document) ForViewer() {
+	d.viewer = true
+	d.Tokens = Tokens{}
+	d.Cost = Cost{}
+	for i := range d.Runs {
+		d.Runs[i].Tokens = Tokens{}
+		d.Runs[i].CostUSD = nil
+		d.Runs[i].LLMRequests = nil
+	}
+}
+
+// Extra returns a key of the record postcall does not model (tool_calls,
+// turn_metrics, events, ...) as sent; nil when absent.
+func (d *Document) Extra(key string) json.RawMessage { return d.extra[key] }
+
+// Viewer reports whether d was stripped for a viewer.
+func (d *Document) Viewer() bool { return d.viewer }
 
 // Analysis is the current analysis run.
 type Analysis struct {
@@ -222,7 +255,7 @@ func Build(ctx context.Context, db store.DBTX, c *store.Call, opts Options) (*Do
 		Source: null(r.Source), CampaignID: null(r.CampaignID), Carrier: null(r.Carrier), DID: null(r.DID),
 		AnsweredAt: r.AnsweredAt, RingMs: r.RingMs, HoldMs: r.HoldMs, TalkMs: r.TalkMs,
 		ContactData: rawOrNull(r.ContactData), FunctionOutput: rawOrNull(r.FunctionOutput),
-		PlanVersion: c.PlanVersion, Runs: []Run{}, extra: r.Extra,
+		PlanVersion: c.PlanVersion, Runs: []Run{}, extra: r.Extra, outputs: map[int64]json.RawMessage{},
 	}
 
 	runs, err := store.CallRuns(ctx, db, c.ID)
@@ -237,6 +270,7 @@ func Build(ctx context.Context, db store.DBTX, c *store.Call, opts Options) (*Do
 	costs := map[string]*costSum{store.KindAnalysis: {}, store.KindQC: {}}
 	for _, run := range runs {
 		usage = usage.Add(run.Usage)
+		d.outputs[run.ID] = run.Output
 		llmRequests := requests[run.ID]
 		if llmRequests == nil {
 			llmRequests = []store.RequestDoc{} // the document says [], not null
@@ -329,6 +363,11 @@ func (d *Document) MarshalJSON() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if d.viewer {
+		if base, err = stripViewerKeys(base); err != nil {
+			return nil, err
+		}
+	}
 	if len(d.extra) == 0 {
 		return base, nil
 	}
@@ -339,7 +378,7 @@ func (d *Document) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	buf.Write(bytes.TrimSuffix(bytes.TrimSpace(base), []byte("}")))
 	for _, k := range slices.Sorted(maps.Keys(d.extra)) {
-		if _, taken := own[k]; taken {
+		if _, taken := own[k]; taken || (d.viewer && slices.Contains(viewerHidden, k)) {
 			continue
 		}
 		key, _ := json.Marshal(k)
@@ -350,6 +389,30 @@ func (d *Document) MarshalJSON() ([]byte, error) {
 	}
 	buf.WriteByte('}')
 	return buf.Bytes(), nil
+}
+
+// stripViewerKeys drops viewerHidden from a document's JSON and
+// viewerHiddenInRuns from each of its runs, the other keys sorted.
+func stripViewerKeys(doc []byte) ([]byte, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(doc, &m); err != nil {
+		return nil, err
+	}
+	for _, k := range viewerHidden {
+		delete(m, k)
+	}
+	var runs []map[string]json.RawMessage
+	if err := json.Unmarshal(m["runs"], &runs); err == nil && runs != nil {
+		for _, run := range runs {
+			for _, k := range viewerHiddenInRuns {
+				delete(run, k)
+			}
+		}
+		if m["runs"], err = json.Marshal(runs); err != nil {
+			return nil, err
+		}
+	}
+	return json.Marshal(m)
 }
 
 // null is nil for an absent (empty) value.

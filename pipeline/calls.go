@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/postcall/postcall/agent"
 	"github.com/postcall/postcall/call"
 	"github.com/postcall/postcall/calldoc"
 	"github.com/postcall/postcall/recording"
@@ -219,4 +220,35 @@ func (s *Calls) Erase(ctx context.Context, ref string) error {
 		return ErrOnHold
 	}
 	return nil
+}
+
+// Restore undoes SoftDelete inside the call's retention window; an error
+// wrapping retention.ErrPastWindow after it.
+func (s *Calls) Restore(ctx context.Context, ref string) error {
+	_, err := s.Retention.Restore(ctx, ref)
+	return err
+}
+
+// RetentionStatus is the call's legal hold and, when it is soft-deleted,
+// the end of its restore window.
+func (s *Calls) RetentionStatus(ctx context.Context, c *store.Call) (*retention.CallStatus, error) {
+	return s.Retention.Status(ctx, c)
+}
+
+// Plan returns the agent's current plan and its version.
+func (s *Calls) Plan(ctx context.Context, agentID string) (*agent.Plan, int, error) {
+	return s.Pipeline.CurrentPlan(ctx, s.DB, agentID)
+}
+
+// ParseKinds reads what to re-run: "analysis", "qc", or "all" (also "").
+func ParseKinds(s string) (Kinds, error) {
+	switch s {
+	case "", "all":
+		return AllKinds, nil
+	case "analysis":
+		return Kinds{Analysis: true}, nil
+	case "qc":
+		return Kinds{QC: true}, nil
+	}
+	return Kinds{}, fmt.Errorf("kind %q: want analysis, qc or all", s)
 }

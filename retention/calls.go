@@ -223,3 +223,47 @@ func nullable(s string) *string {
 	}
 	return &s
 }
+
+// CallStatus is where a call stands in retention, for a page that shows it.
+type CallStatus struct {
+	// OnHold is true when the call or its agent is on legal hold; HoldReason
+	// is the call's (else the agent's) case reference, if any.
+	OnHold     bool
+	HoldReason *string
+	// HardDeleteAt is when a soft-deleted call becomes due for hard delete
+	// (the end of its restore window); nil when the call is not deleted.
+	HardDeleteAt *time.Time
+}
+
+// Status returns the call's legal hold and, when it is soft-deleted, the
+// end of its restore window.
+func (s *Service) Status(ctx context.Context, c *store.Call) (*CallStatus, error) {
+	var st CallStatus
+	var callHeld, agentHeld bool
+	var callReason, agentReason *string
+	err := s.DB.QueryRow(ctx, `
+		SELECT c.legal_hold_at IS NOT NULL, c.legal_hold_reason, a.legal_hold_at IS NOT NULL, a.legal_hold_reason
+		FROM calls c JOIN agents a ON a.id = c.agent_id WHERE c.id = $1`, c.ID).Scan(&callHeld, &callReason, &agentHeld, &agentReason)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("call %s: %w", c.ID, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the retention status of call %s: %w", c.ID, err)
+	}
+	st.OnHold = callHeld || agentHeld
+	switch {
+	case callHeld:
+		st.HoldReason = callReason
+	case agentHeld:
+		st.HoldReason = agentReason
+	}
+	if c.DeletedAt != nil {
+		policy, err := s.agentPolicy(ctx, s.DB, c.Record.AgentID)
+		if err != nil {
+			return nil, err
+		}
+		due := c.DeletedAt.AddDate(0, 0, policy.hardDeleteDays)
+		st.HardDeleteAt = &due
+	}
+	return &st, nil
+}

@@ -136,12 +136,16 @@ type ListItem struct {
 	DispositionSource *string    `json:"disposition_source"`
 	DispositionReason *string    `json:"disposition_reason"`
 	CallSummary       *string    `json:"call_summary"`
-	IsTest            bool       `json:"is_test"`
-	IsPurged          bool       `json:"is_purged"`
-	PurgedAt          *time.Time `json:"purged_at"`
-	DeletedAt         *time.Time `json:"deleted_at"`
-	CreatedAt         time.Time  `json:"created_at"`
-	UpdatedAt         time.Time  `json:"updated_at"`
+	// FinalScore is the QC score, which the console's list shows; seed
+	// 004's list has none, so the API's list item leaves it out (the call
+	// document has final_score).
+	FinalScore *int       `json:"-"`
+	IsTest     bool       `json:"is_test"`
+	IsPurged   bool       `json:"is_purged"`
+	PurgedAt   *time.Time `json:"purged_at"`
+	DeletedAt  *time.Time `json:"deleted_at"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
 }
 
 // ListItem is c as a listing shows it: the record's facts, status,
@@ -156,7 +160,7 @@ func (c *Call) ListItem() ListItem {
 		CustomerName: null(r.CustomerName), CustomerRequest: null(r.CustomerRequest), PhoneNumber: null(r.PhoneNumber),
 		Duration: r.Duration, StartedAt: r.StartedAt, EndedAt: r.EndedAt,
 		State: c.State, Done: c.Done, GeneralSuccess: c.GeneralSuccess, Disposition: c.Disposition,
-		DispositionSource: c.DispositionSource, DispositionReason: c.AutoReason, CallSummary: c.CallSummary,
+		DispositionSource: c.DispositionSource, DispositionReason: c.AutoReason, CallSummary: c.CallSummary, FinalScore: c.FinalScore,
 		IsTest: r.IsTest, IsPurged: c.IsPurged, PurgedAt: c.PurgedAt, DeletedAt: c.DeletedAt,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 	}
@@ -179,7 +183,7 @@ const listColumns = `id, call_id, agent_id, direction, status, ended_reason, dis
 	duration, talk_ms, started_at, answered_at, ended_at,
 	status IS NULL AND EXISTS (SELECT 1 FROM jsonb_array_elements(transcript) AS t
 		WHERE t->>'role' = 'user' AND t->>'text' ~ '\S'),
-	state, done, general_success, disposition, disposition_source, auto_reason, call_summary, is_test,
+	state, done, general_success, disposition, disposition_source, auto_reason, call_summary, final_score, is_test,
 	is_purged, purged_at, deleted_at, created_at, updated_at`
 
 // ListCalls returns one page of calls matching f, newest first (created_at,
@@ -308,7 +312,7 @@ func scanListItem(row pgx.CollectableRow) (ListItem, error) {
 		&customerName, &customerRequest, &phoneNumber,
 		&r.Duration, &r.TalkMs, &r.StartedAt, &r.AnsweredAt, &r.EndedAt, &userSpoke,
 		&c.State, &c.Done, &c.GeneralSuccess, &c.Disposition, &c.DispositionSource, &c.AutoReason,
-		&c.CallSummary, &r.IsTest, &c.IsPurged, &c.PurgedAt, &c.DeletedAt, &c.CreatedAt, &c.UpdatedAt)
+		&c.CallSummary, &c.FinalScore, &r.IsTest, &c.IsPurged, &c.PurgedAt, &c.DeletedAt, &c.CreatedAt, &c.UpdatedAt)
 	if err != nil {
 		return ListItem{}, err
 	}

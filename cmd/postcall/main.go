@@ -47,6 +47,7 @@ func commands() map[string]command {
 		"delete":    {"soft-delete a call (restorable inside its retention window)", runDelete},
 		"restore":   {"restore a soft-deleted call inside its retention window", runRestore},
 		"hold":      {"hold set|clear (--call CALL | --agent AGENT) | hold list: legal holds", runHold},
+		"tokens":    {"tokens create --name NAME --role admin|viewer | tokens list | tokens revoke NAME", runTokens},
 		"audit":     {"retention runs and audit [--run RUN | --call CALL]", runAudit},
 	}
 }

@@ -48,7 +48,7 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 		a.Log.Warn("no S3_BUCKET: recording objects of purged and deleted calls wait in the deletion outbox until a worker with S3_BUCKET runs")
 	}
 	if a.Config.APIToken == "" {
-		a.Log.Warn("no POSTCALL_API_TOKEN: the /v1 API and /metrics answer 401; health, readiness and recording links still work")
+		a.Log.Warn("no POSTCALL_API_TOKEN: only tokens from `postcall tokens create` open the /v1 API, /metrics and the console; health, readiness and recording links still work")
 	}
 
 	ln, err := net.Listen("tcp", *addr)
@@ -70,7 +70,7 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 		_ = srv.Close()
 		return fmt.Errorf("start River client: %w", err)
 	}
-	a.Log.Info("worker started", slog.String("http_addr", ln.Addr().String()))
+	a.Log.Info("worker started", slog.String("http_addr", ln.Addr().String()), slog.String("console", "http://"+ln.Addr().String()+"/login"))
 
 	select {
 	case <-ctx.Done():

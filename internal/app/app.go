@@ -17,10 +17,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
+	"riverqueue.com/riverui"
 
+	"github.com/postcall/postcall/access"
 	"github.com/postcall/postcall/analysis"
 	"github.com/postcall/postcall/api"
 	"github.com/postcall/postcall/config"
+	"github.com/postcall/postcall/console"
 	"github.com/postcall/postcall/crm"
 	"github.com/postcall/postcall/jobs"
 	"github.com/postcall/postcall/metrics"
@@ -74,6 +77,8 @@ type App struct {
 	// Pipeline processes calls; Calls are the use cases on them.
 	Pipeline *pipeline.Service
 	Calls    *pipeline.Calls
+	// Access is tokens, roles and console sessions.
+	Access *access.Service
 	// Retention runs the purge, the hard delete, erasures and holds.
 	Retention *retention.Service
 	// Recordings is nil when no S3_BUCKET is configured; Links when no
@@ -89,6 +94,9 @@ type App struct {
 
 	schema    string
 	closePool bool
+	riverUI   *riverui.Handler
+	// stopRiverUI ends River UI's background count caches.
+	stopRiverUI context.CancelFunc
 }
 
 // New builds postcall from cfg.
@@ -128,6 +136,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 			return nil, err
 		}
 	}
+	a.Access = &access.Service{DB: a.Pool, APIToken: cfg.APIToken, Now: opts.Now}
 	if a.Queue, err = jobs.NewQueue(a.Pool, opts.Schema, riverLogger(opts)); err != nil {
 		return nil, err
 	}
@@ -249,20 +258,52 @@ func (a *App) newPipeline(opts Options) (*pipeline.Service, error) {
 	return p, nil
 }
 
-// Handler is the HTTP API on this App's use cases.
+// Handler is the worker's HTTP handler: the API (/v1, /metrics, health,
+// recording links) and the console (/login, /calls, /riverui/ when the App
+// has a working River client).
 func (a *App) Handler() http.Handler {
 	s := &api.Server{
-		Pool: a.Pool, Schema: a.schema, Token: a.Config.APIToken, Reader: a.Calls, Enqueuer: a.Calls, Retention: a.Calls,
-		Links: a.Links, Recordings: a.Recordings, Logger: a.Log,
+		Pool: a.Pool, Schema: a.schema, Token: a.Config.APIToken, Access: a.Access, Reader: a.Calls, Enqueuer: a.Calls,
+		Retention: a.Calls, Links: a.Links, Recordings: a.Recordings, Logger: a.Log,
 	}
 	if a.Registry != nil {
 		s.Metrics = metrics.Handler(a.Registry, a.Log)
 	}
-	return s.Handler()
+	c := &console.Server{Calls: a.Calls, Sessions: a.Access, Logger: a.Log}
+	if a.River != nil && a.riverUI == nil {
+		ui, err := riverui.NewHandler(&riverui.HandlerOpts{
+			Endpoints: riverui.NewEndpoints(a.River, nil), Logger: a.Log, Prefix: "/riverui",
+		})
+		if err != nil {
+			// The embedded frontend is part of the module: this is a build defect.
+			a.Log.Error("River UI disabled", slog.String("error", err.Error()))
+		} else {
+			ctx, cancel := context.WithCancel(context.Background())
+			if err := ui.Start(ctx); err != nil {
+				cancel()
+				a.Log.Error("River UI disabled", slog.String("error", err.Error()))
+			} else {
+				a.riverUI, a.stopRiverUI = ui, cancel
+			}
+		}
+	}
+	if a.riverUI != nil {
+		c.RiverUI = a.riverUI
+	}
+	apiHandler, consoleHandler := s.Handler(), c.Handler()
+	mux := http.NewServeMux()
+	mux.Handle("/", consoleHandler)
+	for _, prefix := range []string{"/v1/", "/metrics", "/healthz", "/readyz", "/r/"} {
+		mux.Handle(prefix, apiHandler)
+	}
+	return mux
 }
 
 // Close closes the pool the App opened.
 func (a *App) Close() {
+	if a.stopRiverUI != nil {
+		a.stopRiverUI()
+	}
 	if a.closePool && a.Pool != nil {
 		a.Pool.Close()
 	}
