@@ -217,6 +217,27 @@ func LockAttempt(ctx context.Context, tx pgx.Tx, id int64, attempt int, clientID
 	return nil
 }
 
+// AttemptLost reports whether the attempt of job id that clientID worked
+// has been taken from it: the job is still live (to be worked, or running)
+// but no longer running that attempt under clientID. A job that finished
+// (by this attempt, or by any) or was deleted is not lost: reporting on it
+// changes nothing. Checked after an attempt returns, before River records
+// its outcome, which River does on any row still running.
+func AttemptLost(ctx context.Context, db DBTX, id int64, attempt int, clientID string) (bool, error) {
+	var lost bool
+	err := db.QueryRow(ctx, `
+		SELECT state IN ('available', 'pending', 'retryable', 'scheduled')
+			OR (state = 'running' AND (attempt <> $2 OR attempted_by[cardinality(attempted_by)] IS DISTINCT FROM $3))
+		FROM river_job WHERE id = $1`, id, attempt, clientID).Scan(&lost)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("read job %d: %w", id, err)
+	}
+	return lost, nil
+}
+
 // AttemptSettled reports whether job id has left River's live states (it
 // completed, was discarded or cancelled, or was deleted): once it has, a
 // report of an abandoned attempt can no longer land on a later attempt's

@@ -276,3 +276,21 @@ func TestNewClientID(t *testing.T) {
 	require.NotEqual(t, a, b)
 	require.LessOrEqual(t, len(a), 100)
 }
+
+func TestAttemptLost(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	lost := func(id int64, attempt int, clientID string) bool {
+		t.Helper()
+		l, err := heartbeat.AttemptLost(ctx, b.pool, id, attempt, clientID)
+		require.NoError(t, err)
+		return l
+	}
+	running := b.job(t, "running", 1, 25, `{}`, "a")
+	require.False(t, lost(running, 1, "a"))
+	require.True(t, lost(running, 1, "b"))
+	require.True(t, lost(b.job(t, "available", 1, 25, `{}`, "a"), 1, "a"), "rescued: another may take it any moment")
+	require.False(t, lost(b.job(t, "completed", 1, 25, `{}`, "a"), 1, "a"))
+	require.False(t, lost(b.job(t, "discarded", 1, 25, `{}`, "b"), 1, "a"))
+	require.False(t, lost(999999, 1, "a"), "deleted")
+}

@@ -48,6 +48,7 @@ func commands() map[string]command {
 		"restore":   {"restore a soft-deleted call inside its retention window", runRestore},
 		"hold":      {"hold set|clear (--call CALL | --agent AGENT) | hold list: legal holds", runHold},
 		"audit":     {"retention runs and audit [--run RUN | --call CALL]", runAudit},
+		"workers":   {"worker processes and their last heartbeat", runWorkers},
 	}
 }
 
