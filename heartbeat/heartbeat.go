@@ -157,11 +157,20 @@ func RescueDead(ctx context.Context, db DBTX, deadAfter time.Duration) (int, err
 // at once (state available, as River's executor sets a retry due within
 // the scheduler's interval): the process died, the job did not fail, so
 // there is nothing to back off from. The attempt itself stays counted, as
-// River counts it. The dead processes are marked stopped with the number
-// of jobs taken from them.
+// River counts it. A job whose row is locked is skipped until a later
+// pass: its worker is completing it right now, or is a paused process
+// holding the lock, which must not stall the rescue of every other job.
+// The dead processes are marked stopped with the number of jobs taken from
+// them.
 func rescueSQL(dead string) string {
 	return `
 	WITH dead AS (` + dead + `),
+	stuck AS (
+		SELECT j.id, d.client_id, d.reason FROM river_job j JOIN dead d
+			ON j.attempted_by[cardinality(j.attempted_by)] = d.client_id
+		WHERE j.state = 'running'
+		FOR UPDATE OF j SKIP LOCKED
+	),
 	rescued AS (
 		UPDATE river_job j SET
 			state = (CASE
@@ -178,8 +187,8 @@ func rescueSQL(dead string) string {
 			metadata = j.metadata || jsonb_build_object('river:rescue_count',
 				coalesce(CASE WHEN jsonb_typeof(j.metadata -> 'river:rescue_count') = 'number'
 					THEN (j.metadata ->> 'river:rescue_count')::int END, 0) + 1)
-		FROM dead d
-		WHERE j.state = 'running' AND j.attempted_by[cardinality(j.attempted_by)] = d.client_id
+		FROM stuck d
+		WHERE j.id = d.id
 		RETURNING d.client_id
 	),
 	counted AS (

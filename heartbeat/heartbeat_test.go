@@ -136,38 +136,36 @@ func TestRescueDead(t *testing.T) {
 	require.Equal(t, 1, live)
 }
 
-// The rescue re-checks the row in its own statement: an attempt that
-// completed, or a rescued job already taken by a live process, is left
-// alone (riverqueue/river#1302).
-func TestRescueDeadRacesACompletion(t *testing.T) {
+// The rescue skips a job whose row is locked (its worker is completing it,
+// riverqueue/river#1302), and does not wait for the lock: a paused process
+// holding one must not stall every other rescue. Once the worker committed
+// its completion, there is nothing left to rescue.
+func TestRescueDeadSkipsALockedJob(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	b.beat(t, "dead", time.Minute)
-	id := b.job(t, "running", 1, 25, `{}`, "dead")
+	locked := b.job(t, "running", 1, 25, `{}`, "dead")
+	other := b.job(t, "running", 1, 25, `{}`, "dead")
 
-	// The late worker locks its job to complete it; the rescue waits for
-	// the lock, then finds the job completed and leaves it.
 	tx, err := b.pool.Begin(ctx)
 	require.NoError(t, err)
-	require.NoError(t, heartbeat.LockAttempt(ctx, tx, id, 1, "dead"))
-	rescued := make(chan int, 1)
-	go func() {
-		n, err := heartbeat.RescueDead(ctx, b.pool, 30*time.Second)
-		if err != nil {
-			n = -1
-		}
-		rescued <- n
-	}()
-	select {
-	case n := <-rescued:
-		t.Fatalf("the rescue did not wait for the worker's lock (rescued %d)", n)
-	case <-time.After(300 * time.Millisecond):
-	}
-	_, err = tx.Exec(ctx, `UPDATE river_job SET state = 'completed', finalized_at = now() WHERE id = $1`, id)
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after commit
+	require.NoError(t, heartbeat.LockAttempt(ctx, tx, locked, 1, "dead"))
+	start := time.Now()
+	n, err := heartbeat.RescueDead(ctx, b.pool, 30*time.Second)
+	require.NoError(t, err)
+	require.Less(t, time.Since(start), 2*time.Second, "the rescue did not wait for the lock")
+	require.Equal(t, 1, n, "the other job only")
+	require.Equal(t, "available", b.read(t, other).State)
+	require.Equal(t, "running", b.read(t, locked).State)
+
+	_, err = tx.Exec(ctx, `UPDATE river_job SET state = 'completed', finalized_at = now() WHERE id = $1`, locked)
 	require.NoError(t, err)
 	require.NoError(t, tx.Commit(ctx))
-	require.Equal(t, 0, <-rescued)
-	r := b.read(t, id)
+	n, err = heartbeat.RescueDead(ctx, b.pool, 30*time.Second)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	r := b.read(t, locked)
 	require.Equal(t, "completed", r.State)
 	require.Empty(t, r.Errors)
 }
