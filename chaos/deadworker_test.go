@@ -47,6 +47,7 @@ func TestKillOneOfTwoWorkers(t *testing.T) {
 	killedAt := time.Now()
 	orphans := b.runningUnder(t, victimID)
 	require.NotEmpty(t, orphans)
+	survivorAtKill := len(b.runningUnder(t, survivorID))
 
 	// The orphans are rescued; at that moment the survivor still runs jobs.
 	var survivorAtRescue map[int64]int
@@ -95,8 +96,8 @@ func TestKillOneOfTwoWorkers(t *testing.T) {
 		}
 		return 0
 	})
-	t.Logf("2 workers, model %s per request, %d calls: killed one with %d jobs running (the survivor %d); its jobs rescued %s after the kill, the survivor then running %d jobs, none touched; runs requested again %d; every call done %s after the start",
-		slowModel, numCalls, len(orphans), len(b.runningUnder(t, survivorID)), rescuedAfter.Round(100*time.Millisecond),
+	t.Logf("2 workers, model %s per request, %d calls: killed one with %d jobs running (the survivor %d); its jobs rescued %s after the kill, the survivor then running %d jobs, none touched; runs requested again %d; every call done %s after the rescue",
+		slowModel, numCalls, len(orphans), survivorAtKill, rescuedAfter.Round(100*time.Millisecond),
 		len(survivorAtRescue), repeats, took.Round(time.Second))
 }
 
