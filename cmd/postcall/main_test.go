@@ -283,6 +283,7 @@ func TestWorkerRefusesSchemaBehind(t *testing.T) {
 	if strings.Contains(dbtest.URL(), "?") {
 		sep = "&"
 	}
+	// A small pool, as setup's: tests run side by side on one PostgreSQL.
 	b := &testBundle{environ: []string{"DATABASE_URL=" + dbtest.URL() + sep + "search_path=" + schema, "POSTCALL_DB_MAX_CONNS=6"}}
 
 	res := b.run(t, ctx, "", []string{"POSTCALL_HTTP_ADDR=127.0.0.1:0"}, "worker")
