@@ -250,19 +250,20 @@ func AttemptLost(ctx context.Context, db DBTX, id int64, attempt int, clientID s
 // AttemptSettled reports whether job id has left River's live states (it
 // completed, was discarded or cancelled, or was deleted): once it has, a
 // report of an abandoned attempt can no longer land on a later attempt's
-// running row.
-func AttemptSettled(ctx context.Context, db DBTX, id int64) (bool, error) {
+// running row. running reports whether it is running now (under whichever
+// attempt): while it is not, such a report changes nothing either.
+func AttemptSettled(ctx context.Context, db DBTX, id int64) (settled, running bool, err error) {
 	var live bool
-	err := db.QueryRow(ctx, `
-		SELECT state IN ('available', 'pending', 'retryable', 'running', 'scheduled') FROM river_job WHERE id = $1`,
-		id).Scan(&live)
+	err = db.QueryRow(ctx, `
+		SELECT state IN ('available', 'pending', 'retryable', 'running', 'scheduled'), state = 'running'
+		FROM river_job WHERE id = $1`, id).Scan(&live, &running)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return true, nil
+		return true, false, nil
 	case err != nil:
-		return false, fmt.Errorf("read job %d: %w", id, err)
+		return false, false, fmt.Errorf("read job %d: %w", id, err)
 	}
-	return !live, nil
+	return !live, running, nil
 }
 
 // Forget deletes the rows of processes that stopped beating more than

@@ -199,14 +199,16 @@ func TestLockAttempt(t *testing.T) {
 	require.ErrorIs(t, lock(1, "a"), heartbeat.ErrAttemptLost)
 	require.NoError(t, lock(2, "b"))
 
-	settled, err := heartbeat.AttemptSettled(ctx, b.pool, id)
+	settled, running, err := heartbeat.AttemptSettled(ctx, b.pool, id)
 	require.NoError(t, err)
 	require.False(t, settled, "running under b")
+	require.True(t, running)
 	_, err = b.pool.Exec(ctx, `UPDATE river_job SET state = 'completed', finalized_at = now() WHERE id = $1`, id)
 	require.NoError(t, err)
-	settled, err = heartbeat.AttemptSettled(ctx, b.pool, id)
+	settled, running, err = heartbeat.AttemptSettled(ctx, b.pool, id)
 	require.NoError(t, err)
 	require.True(t, settled)
+	require.False(t, running)
 }
 
 func TestStopped(t *testing.T) {

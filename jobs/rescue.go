@@ -85,8 +85,8 @@ const (
 // and return heartbeat.ErrAttemptLost; for every job the guard checks
 // again when the attempt returns, and holds a lost attempt back until its
 // job has settled (finished, by whichever attempt), so that River's report
-// of it changes nothing. Stopping does not release it early: the process
-// exits with the attempt unreported.
+// of it changes nothing. Stopping releases it only while the job runs
+// nowhere; otherwise the process exits with the attempt unreported.
 type attemptGuard struct {
 	river.MiddlewareDefaults
 	db heartbeat.DBTX
@@ -108,14 +108,18 @@ func (g *attemptGuard) Work(ctx context.Context, job *rivertype.JobRow, doInner 
 	}
 	g.logger.WarnContext(ctx, "attempt taken from this worker (declared dead); holding it back until its job settles",
 		slog.Int64("job_id", job.ID), slog.String("kind", job.Kind), slog.Int("attempt", job.Attempt))
-	g.hold(context.WithoutCancel(ctx), job.ID)
+	g.hold(ctx, job.ID)
 	return heartbeat.ErrAttemptLost
 }
 
+// hold returns once the job has settled, or once this client is stopping
+// (ctx done) and the job is not running anywhere, when a report changes
+// nothing either; at most maxHold.
 func (g *attemptGuard) hold(ctx context.Context, id int64) {
 	deadline := time.Now().Add(g.maxHold)
 	for time.Now().Before(deadline) {
-		if settled, err := heartbeat.AttemptSettled(ctx, g.db, id); err == nil && settled {
+		settled, running, err := heartbeat.AttemptSettled(context.WithoutCancel(ctx), g.db, id)
+		if err == nil && (settled || ctx.Err() != nil && !running) {
 			return
 		}
 		time.Sleep(settledPoll)

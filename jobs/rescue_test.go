@@ -25,6 +25,16 @@ func TestLateWorkerDoesNotClobberTheRescuedAttempt(t *testing.T) {
 	b := setup(t, true)
 	arrived := make(chan int, 4)
 	release := []chan struct{}{make(chan struct{}), make(chan struct{})}
+	// A failing test must not leave the model's handlers blocked.
+	t.Cleanup(func() {
+		for _, c := range release {
+			select {
+			case <-c:
+			default:
+				close(c)
+			}
+		}
+	})
 	var analyses atomic.Int32
 	b.llm.SetDefault(func(req *openaitest.Request) openaitest.Reply {
 		if containsQC(req) {
@@ -41,6 +51,13 @@ func TestLateWorkerDoesNotClobberTheRescuedAttempt(t *testing.T) {
 	res, err := b.enqueuer.Ingest(ctx, conversation())
 	require.NoError(t, err)
 	require.Equal(t, 0, <-arrived)
+	// QC answers at once: only the analysis job is left running.
+	require.Eventually(t, func() bool {
+		var state string
+		err := b.pool.QueryRow(ctx, `SELECT state::text FROM river_job WHERE kind = 'postcall.qc' AND args->>'call_id' = $1`,
+			res.ID.String()).Scan(&state)
+		return err == nil && state == "completed"
+	}, 20*time.Second, 20*time.Millisecond, "QC completed")
 
 	// The worker is "dead": its last heartbeat is a minute old.
 	clientID := b.client.ID()
@@ -51,6 +68,10 @@ func TestLateWorkerDoesNotClobberTheRescuedAttempt(t *testing.T) {
 	n, err := heartbeat.RescueDead(ctx, b.pool, 30*time.Second)
 	require.NoError(t, err)
 	require.Equal(t, 1, n, "the analysis job, running attempt 1")
+	// The worker beats again, as a resumed process does: its periodic
+	// rescue pass must not take attempt 2 too.
+	_, err = heartbeat.Beat(ctx, b.pool, clientID, "host", 1)
+	require.NoError(t, err)
 	require.Equal(t, 1, <-arrived, "attempt 2 asks the model")
 
 	// Attempt 1 comes back while attempt 2 runs.
