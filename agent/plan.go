@@ -295,32 +295,80 @@ func ParsePlans(data []byte) ([]Plan, error) {
 		raws = []json.RawMessage{js}
 	}
 	plans := make([]Plan, 0, len(raws))
+	var ps problems
 	seen := map[string]bool{}
 	for n, raw := range raws {
 		var p Plan
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&p); err != nil {
-			return nil, fmt.Errorf("agent #%d: %w", n+1, err)
+			ps.add("agent #%d: %v", n+1, err)
+			continue
 		}
 		p.applyDefaults()
-		err := p.Validate()
-		if err == nil {
-			err = storableStrings(p.Canonical())
+		agentPs := ps.under(fmt.Sprintf("agent #%d: ", n+1))
+		if p.ID != "" {
+			agentPs = ps.under(fmt.Sprintf("agent %q: ", p.ID))
 		}
-		if err != nil {
-			if p.ID != "" {
-				return nil, fmt.Errorf("agent %q: %w", p.ID, err)
+		before := len(ps.list)
+		p.validate(agentPs)
+		if len(ps.list) == before {
+			if err := storableStrings(p.Canonical()); err != nil {
+				agentPs.add("%v", err)
 			}
-			return nil, fmt.Errorf("agent #%d: %w", n+1, err)
 		}
-		if seen[p.ID] {
-			return nil, fmt.Errorf("agent %q: listed twice", p.ID)
+		if p.ID != "" && seen[p.ID] {
+			agentPs.add("listed twice")
 		}
 		seen[p.ID] = true
 		plans = append(plans, p)
 	}
+	if err := ps.err(); err != nil {
+		return nil, err
+	}
 	return plans, nil
+}
+
+// PlanError is every problem of a plan or an agents file, each naming the
+// agent and the key (agent "x": analysis.fields[1].values: ...), so that
+// one run shows everything to fix.
+type PlanError struct {
+	Problems []string
+}
+
+func (e *PlanError) Error() string {
+	if len(e.Problems) == 1 {
+		return e.Problems[0]
+	}
+	return fmt.Sprintf("%d problems:\n  %s", len(e.Problems), strings.Join(e.Problems, "\n  "))
+}
+
+// problems collects validation problems under a key prefix.
+type problems struct {
+	prefix string
+	// list is shared by every problems derived with under.
+	list   []string
+	parent *problems
+}
+
+func (ps *problems) add(format string, args ...any) {
+	root := ps
+	for root.parent != nil {
+		root = root.parent
+	}
+	root.list = append(root.list, ps.prefix+fmt.Sprintf(format, args...))
+}
+
+// under returns a collector adding to ps with prefix before every key.
+func (ps *problems) under(prefix string) *problems {
+	return &problems{prefix: ps.prefix + prefix, parent: ps}
+}
+
+func (ps *problems) err() error {
+	if len(ps.list) == 0 {
+		return nil
+	}
+	return &PlanError{Problems: ps.list}
 }
 
 // yamlDocuments counts the YAML documents in data that hold anything but
@@ -375,57 +423,59 @@ var (
 	fieldNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 )
 
-// Validate reports the first problem with the plan, naming the key.
+// Validate reports every problem with the plan, each naming its key
+// (analysis.fields[1].values: ...), as a *PlanError; nil when there is none.
 func (p *Plan) Validate() error {
-	if p.ID == "" {
-		return errors.New("id: required")
-	}
-	if !idPattern.MatchString(p.ID) {
-		return fmt.Errorf("id: %q must be 1-128 letters, digits or _.:- and start with a letter or digit", p.ID)
+	var ps problems
+	p.validate(&ps)
+	return ps.err()
+}
+
+func (p *Plan) validate(ps *problems) {
+	switch {
+	case p.ID == "":
+		ps.add("id: required")
+	case !idPattern.MatchString(p.ID):
+		ps.add("id: %q must be 1-128 letters, digits or _.:- and start with a letter or digit", p.ID)
 	}
 	if a := p.Analysis; a != nil {
-		if err := a.validate(); err != nil {
-			return fmt.Errorf("analysis.%w", err)
-		}
+		a.validate(ps.under("analysis."))
 	}
 	if q := p.QC; q != nil {
-		if err := q.validate(); err != nil {
-			return fmt.Errorf("qc.%w", err)
-		}
+		q.validate(ps.under("qc."))
 	}
 	switch p.Cache.Retention {
 	case "", "24h", "in_memory":
 	default:
-		return fmt.Errorf("cache.retention: %q must be 24h or in_memory", p.Cache.Retention)
+		ps.add("cache.retention: %q must be 24h or in_memory", p.Cache.Retention)
 	}
 	switch p.ServiceTier {
 	case "", "flex":
 	default:
-		return fmt.Errorf("service_tier: %q must be flex (or absent for the default tier)", p.ServiceTier)
+		ps.add("service_tier: %q must be flex (or absent for the default tier)", p.ServiceTier)
 	}
 	names := map[string]bool{}
 	for n, in := range p.Integrations {
-		if in.Name == "" {
-			return fmt.Errorf("integrations[%d].name: required", n)
-		}
-		if names[in.Name] {
-			return fmt.Errorf("integrations[%d].name: %q used twice", n, in.Name)
+		switch {
+		case in.Name == "":
+			ps.add("integrations[%d].name: required", n)
+		case names[in.Name]:
+			ps.add("integrations[%d].name: %q used twice", n, in.Name)
 		}
 		names[in.Name] = true
 		if in.Type == "" {
-			return fmt.Errorf("integrations[%d].type: required", n)
+			ps.add("integrations[%d].type: required", n)
 		}
 	}
 	if err := p.Redact.validate(); err != nil {
-		return fmt.Errorf("redact.entities: %w", err)
+		ps.add("redact.entities: %v", err)
 	}
 	if d := p.Retention.PurgeAfterDays; d != nil && (*d < 0 || *d > MaxRetentionDays) {
-		return fmt.Errorf("retention.purge_after_days: %d must be between 0 and %d", *d, MaxRetentionDays)
+		ps.add("retention.purge_after_days: %d must be between 0 and %d", *d, MaxRetentionDays)
 	}
 	if d := p.Retention.HardDeleteAfterDays; d != nil && (*d < 0 || *d > MaxRetentionDays) {
-		return fmt.Errorf("retention.hard_delete_after_days: %d must be between 0 and %d", *d, MaxRetentionDays)
+		ps.add("retention.hard_delete_after_days: %d must be between 0 and %d", *d, MaxRetentionDays)
 	}
-	return nil
 }
 
 // MaxRetentionDays bounds a plan's retention periods (100 years, as the
@@ -433,95 +483,96 @@ func (p *Plan) Validate() error {
 // of days overflows and could land in the future, purging every call.
 const MaxRetentionDays = 36500
 
-func (a *Analysis) validate() error {
+func (a *Analysis) validate(ps *problems) {
 	if strings.TrimSpace(a.Prompt) == "" {
-		return errors.New("prompt: required")
+		ps.add("prompt: required")
 	}
 	if len(a.Fields) == 0 {
-		return errors.New("fields: at least one field is required")
+		ps.add("fields: at least one field is required")
 	}
+	// References to fields are checked only against fields without
+	// problems of their own: a misnamed or mistyped field is one problem,
+	// not one more for every key naming it.
 	byName := map[string]Field{}
+	unsure := len(a.Fields) == 0
 	for n, f := range a.Fields {
 		if !fieldNamePattern.MatchString(f.Name) {
-			return fmt.Errorf("fields[%d].name: %q must be a letter or _ followed by up to 63 letters, digits or _", n, f.Name)
-		}
-		if _, dup := byName[f.Name]; dup {
-			return fmt.Errorf("fields[%d].name: %q used twice", n, f.Name)
+			ps.add("fields[%d].name: %q must be a letter or _ followed by up to 63 letters, digits or _", n, f.Name)
+			unsure = true
+		} else if _, dup := byName[f.Name]; dup {
+			ps.add("fields[%d].name: %q used twice", n, f.Name)
 		}
 		switch f.Type {
 		case FieldString, FieldNumber, FieldInteger, FieldBoolean, FieldDate:
 			if len(f.Values) > 0 {
-				return fmt.Errorf("fields[%d].values: only an enum field takes values", n)
+				ps.add("fields[%d].values: only an enum field takes values", n)
 			}
 		case FieldEnum:
 			if len(f.Values) == 0 {
-				return fmt.Errorf("fields[%d].values: an enum field needs at least one value", n)
+				ps.add("fields[%d].values: required for an enum (at least one value)", n)
 			}
 			seen := map[string]bool{}
 			for _, v := range f.Values {
 				if v == "" || seen[v] {
-					return fmt.Errorf("fields[%d].values: %q is empty or repeated", n, v)
+					ps.add("fields[%d].values: %q is empty or repeated", n, v)
 				}
 				seen[v] = true
 			}
 		case "":
-			return fmt.Errorf("fields[%d].type: required (string, number, integer, boolean, enum or date)", n)
+			ps.add("fields[%d].type: required (string, number, integer, boolean, enum or date)", n)
+			f.Type = ""
 		default:
-			return fmt.Errorf("fields[%d].type: %q must be string, number, integer, boolean, enum or date", n, f.Type)
+			ps.add("fields[%d].type: %q must be string, number, integer, boolean, enum or date", n, f.Type)
+			f.Type = ""
+		}
+		if _, dup := byName[f.Name]; !dup {
+			byName[f.Name] = f
 		}
 		if f.Evidence != nil && a.Evidence == EvidenceOff {
-			return fmt.Errorf("fields[%d].evidence: set analysis.evidence (check or require) first; without it no field has evidence", n)
+			ps.add("fields[%d].evidence: set analysis.evidence (check or require) first; without it no field has evidence", n)
 		}
-		byName[f.Name] = f
 	}
 	if err := a.Evidence.validate(); err != nil {
-		return err
+		ps.add("%s", err)
 	}
 	if a.Evidence != EvidenceOff && !slices.ContainsFunc(a.Fields, a.WantsEvidence) {
-		return errors.New("evidence: every field opts out (evidence: false); remove evidence or let a field keep it")
+		ps.add("evidence: every field opts out (evidence: false); remove evidence or let a field keep it")
 	}
-	check := func(key, name string, types ...FieldType) error {
+	check := func(key, name string, types ...FieldType) {
 		if name == "" {
-			return nil
+			return
 		}
 		f, ok := byName[name]
 		if !ok {
-			return fmt.Errorf("%s: %q is not one of the fields", key, name)
-		}
-		for _, t := range types {
-			if f.Type == t {
-				return nil
+			if !unsure {
+				ps.add("%s: %q is not one of the fields", key, name)
 			}
+			return
 		}
-		return fmt.Errorf("%s: field %q is %s, want %s", key, name, f.Type, joinTypes(types))
+		if f.Type != "" && !slices.Contains(types, f.Type) {
+			ps.add("%s: field %q is %s, want %s", key, name, f.Type, joinTypes(types))
+		}
 	}
-	if err := check("summary_field", a.SummaryField, FieldString); err != nil {
-		return err
-	}
-	if err := check("disposition_field", a.DispositionField, FieldEnum, FieldString); err != nil {
-		return err
-	}
-	if err := check("success_field", a.SuccessField, FieldBoolean); err != nil {
-		return err
-	}
+	check("summary_field", a.SummaryField, FieldString)
+	check("disposition_field", a.DispositionField, FieldEnum, FieldString)
+	check("success_field", a.SuccessField, FieldBoolean)
 	if t := a.Skip.MinUserTurns; t != nil && *t < 0 {
-		return fmt.Errorf("skip.min_user_turns: %d must not be negative", *t)
+		ps.add("skip.min_user_turns: %d must not be negative", *t)
 	}
 	if d := a.Skip.MinDuration; d != nil && *d < 0 {
-		return fmt.Errorf("skip.min_duration: %g must not be negative", *d)
+		ps.add("skip.min_duration: %g must not be negative", *d)
 	}
-	return validateMaxTokens(a.MaxTokens)
+	validateMaxTokens(ps, a.MaxTokens)
 }
 
 // MaxPlanTokens is the largest output budget a plan may set: the largest
 // output of current OpenAI models.
 const MaxPlanTokens = 128_000
 
-func validateMaxTokens(n int) error {
+func validateMaxTokens(ps *problems, n int) {
 	if n < 0 || n > MaxPlanTokens {
-		return fmt.Errorf("max_tokens: %d must be between 1 and %d (absent: sized from the answers)", n, MaxPlanTokens)
+		ps.add("max_tokens: %d must be between 1 and %d (absent: sized from the answers)", n, MaxPlanTokens)
 	}
-	return nil
 }
 
 // validate checks the entity names, naming every unknown one.
@@ -565,43 +616,43 @@ func joinTypes(types []FieldType) string {
 	return strings.Join(s, " or ")
 }
 
-func (q *QC) validate() error {
+func (q *QC) validate(ps *problems) {
 	if strings.TrimSpace(q.Prompt) == "" {
-		return errors.New("prompt: required")
+		ps.add("prompt: required")
 	}
 	if len(q.Checklist) == 0 {
-		return errors.New("checklist: at least one item is required")
+		ps.add("checklist: at least one item is required")
 	}
 	seen, total := map[string]bool{}, 0
 	for n, it := range q.Checklist {
 		if !fieldNamePattern.MatchString(it.ID) {
-			return fmt.Errorf("checklist[%d].id: %q must be a letter or _ followed by up to 63 letters, digits or _", n, it.ID)
-		}
-		if seen[it.ID] {
-			return fmt.Errorf("checklist[%d].id: %q used twice", n, it.ID)
+			ps.add("checklist[%d].id: %q must be a letter or _ followed by up to 63 letters, digits or _", n, it.ID)
+		} else if seen[it.ID] {
+			ps.add("checklist[%d].id: %q used twice", n, it.ID)
 		}
 		seen[it.ID] = true
 		if strings.TrimSpace(it.Description) == "" {
-			return fmt.Errorf("checklist[%d].description: required", n)
+			ps.add("checklist[%d].description: required", n)
 		}
-		if it.Weight < 1 {
-			return fmt.Errorf("checklist[%d].weight: %d must be a positive integer", n, it.Weight)
+		switch {
+		case it.Weight < 1:
+			ps.add("checklist[%d].weight: %d must be a positive integer", n, it.Weight)
+		case it.Weight > MaxWeight:
+			ps.add("checklist[%d].weight: %d must be between 1 and %d", n, it.Weight, MaxWeight)
+		default:
+			total += it.Weight
 		}
-		if it.Weight > MaxWeight {
-			return fmt.Errorf("checklist[%d].weight: %d must be between 1 and %d", n, it.Weight, MaxWeight)
-		}
-		total += it.Weight
 	}
 	if total > MaxTotalWeight {
-		return fmt.Errorf("checklist: the weights add up to %d, more than %d", total, MaxTotalWeight)
+		ps.add("checklist: the weights add up to %d, more than %d", total, MaxTotalWeight)
 	}
 	if err := q.Evidence.validate(); err != nil {
-		return err
+		ps.add("%s", err)
 	}
 	if q.PassScore < 1 || q.PassScore > 10 {
-		return fmt.Errorf("pass_score: %d must be between 1 and 10", q.PassScore)
+		ps.add("pass_score: %d must be between 1 and 10", q.PassScore)
 	}
-	return validateMaxTokens(q.MaxTokens)
+	validateMaxTokens(ps, q.MaxTokens)
 }
 
 // Canonical is the plan's canonical JSON: two plans with the same canonical

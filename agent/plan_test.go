@@ -305,7 +305,7 @@ func TestParsePlansErrors(t *testing.T) {
 		{"null list item", "- id: a\n- null\n", "agent #2: id: required"},
 		{"listed twice", "- id: a\n- id: b\n- id: a\n", `agent "a": listed twice`},
 		{"enum without values", "id: broken\nanalysis: {prompt: x, fields: [{name: outcome, type: enum}]}\n",
-			`agent "broken": analysis.fields[0].values: an enum field needs at least one value`},
+			`agent "broken": analysis.fields[0].values: required for an enum (at least one value)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -354,7 +354,7 @@ func TestValidate(t *testing.T) {
 		{"field type unknown", func(p *Plan) { p.Analysis.Fields[2].Type = "bool" }, `analysis.fields[2].type: "bool" must be string, number, integer, boolean, enum or date`},
 		{"values on a string field", func(p *Plan) { p.Analysis.Fields[0].Values = []string{"a"} }, "analysis.fields[0].values: only an enum field takes values"},
 		{"values on a date field", func(p *Plan) { p.Analysis.Fields[5].Values = []string{"a"} }, "analysis.fields[5].values: only an enum field takes values"},
-		{"enum needs values", func(p *Plan) { p.Analysis.Fields[1].Values = nil }, "analysis.fields[1].values: an enum field needs at least one value"},
+		{"enum needs values", func(p *Plan) { p.Analysis.Fields[1].Values = nil }, "analysis.fields[1].values: required for an enum (at least one value)"},
 		{"enum empty value", func(p *Plan) { p.Analysis.Fields[1].Values = []string{"agreed", ""} }, `analysis.fields[1].values: "" is empty or repeated`},
 		{"enum repeated value", func(p *Plan) { p.Analysis.Fields[1].Values = []string{"agreed", "declined", "agreed"} }, `analysis.fields[1].values: "agreed" is empty or repeated`},
 		{"enum of one value", func(p *Plan) { p.Analysis.Fields[1].Values = []string{"agreed"} }, ""},
@@ -467,20 +467,53 @@ func TestValidate(t *testing.T) {
 // xs is n times "x".
 func xs(n int) string { return strings.Repeat("x", n) }
 
-// TestValidateFirstProblem checks that Validate reports the first problem in
-// key order, so that fixing errors one by one converges.
-func TestValidateFirstProblem(t *testing.T) {
+// TestValidateEveryProblem: Validate reports every problem at once, in key
+// order, each with its key, so that one run shows everything to fix.
+func TestValidateEveryProblem(t *testing.T) {
 	t.Parallel()
 
 	p := validPlan(t)
 	p.Analysis.Prompt = ""
 	p.QC.Prompt = ""
 	p.Cache.Retention = "1h"
-	require.EqualError(t, p.Validate(), "analysis.prompt: required")
-	p.Analysis.Prompt = "p"
-	require.EqualError(t, p.Validate(), "qc.prompt: required")
-	p.QC.Prompt = "p"
-	require.EqualError(t, p.Validate(), `cache.retention: "1h" must be 24h or in_memory`)
+	err := p.Validate()
+	var planErr *PlanError
+	require.ErrorAs(t, err, &planErr)
+	require.Equal(t, []string{"analysis.prompt: required", "qc.prompt: required", `cache.retention: "1h" must be 24h or in_memory`},
+		planErr.Problems)
+	p.Analysis.Prompt, p.QC.Prompt = "p", "p"
+	require.EqualError(t, p.Validate(), `cache.retention: "1h" must be 24h or in_memory`, "one problem reads as itself")
+}
+
+// TestParsePlansEveryProblem: every problem of every agent in a file, each
+// with its agent and key; a misnamed or mistyped field is one problem, not
+// one more for each key naming it.
+func TestParsePlansEveryProblem(t *testing.T) {
+	t.Parallel()
+	_, err := ParsePlans([]byte(`
+- id: x
+  analysis:
+    prompt: p
+    fields:
+      - {name: colour, type: colour}
+      - {name: outcome, type: enum}
+    disposition_field: colour
+    summary_field: missing
+- id: z
+  qc: {prompt: "", checklist: [{id: a, description: d, weight: -1}]}
+- id: x
+`))
+	var planErr *PlanError
+	require.ErrorAs(t, err, &planErr)
+	require.Equal(t, []string{
+		`agent "x": analysis.fields[0].type: "colour" must be string, number, integer, boolean, enum or date`,
+		`agent "x": analysis.fields[1].values: required for an enum (at least one value)`,
+		`agent "x": analysis.summary_field: "missing" is not one of the fields`,
+		`agent "z": qc.prompt: required`,
+		`agent "z": qc.checklist[0].weight: -1 must be a positive integer`,
+		`agent "x": listed twice`,
+	}, planErr.Problems)
+	require.True(t, strings.HasPrefix(err.Error(), "6 problems:\n  agent \"x\""), err.Error())
 }
 
 func TestHash(t *testing.T) {

@@ -168,6 +168,10 @@ func setup(t *testing.T, opts setupOpts) *testBundle {
 		// tier 1; the fake model has none.
 		"POSTCALL_LLM_RPM=1000000",
 		"POSTCALL_LLM_TPM=2000000000",
+		// Not needed to pass: workers still running at a test's end are
+		// stopped with SIGTERM, and a worker draining a slow model's
+		// requests for 5 s instead of 30 keeps the cleanup short. No test
+		// relies on the drain's length.
 		"POSTCALL_SHUTDOWN_TIMEOUT=5s",
 		// Several workers run side by side with the rest of the suite on
 		// one PostgreSQL (max_connections 100): keep each pool small.

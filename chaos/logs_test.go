@@ -54,6 +54,7 @@ func TestLogsCarryNoSecretsOrPersonalData(t *testing.T) {
 	b.env = append(b.env, s3.Env()...)
 	b.env = append(b.env,
 		"POSTCALL_PUBLIC_URL=http://"+httpAddr, "POSTCALL_LINK_SECRET="+b.secrets.LinkSecret,
+		// The audit covers every line a worker can write, debug included.
 		"POSTCALL_LOG_LEVEL=debug",
 	)
 

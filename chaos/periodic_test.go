@@ -26,9 +26,9 @@ func TestPeriodicJobsOnceAcrossLeaders(t *testing.T) {
 		ModelDelay: func() time.Duration { return randDuration(5*time.Millisecond, 30*time.Millisecond) },
 		Env: []string{
 			"POSTCALL_PURGE_SCHEDULE=* * * * *", "POSTCALL_RETENTION_SCHEDULE=* * * * *",
-			// The killed leader's jobs in flight are retried by the next
-			// leader after 6 s rather than 15 minutes.
-			"POSTCALL_RESCUE_AFTER=6s",
+			// River's own log lines (leadership) are debug. The killed
+			// leader's jobs in flight are rescued with the defaults,
+			// POSTCALL_WORKER_DEAD_AFTER (30 s) after its last heartbeat.
 			"POSTCALL_LOG_LEVEL=debug",
 		},
 	})

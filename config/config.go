@@ -21,6 +21,7 @@ import (
 
 	"github.com/postcall/postcall/analysis"
 	"github.com/postcall/postcall/crm"
+	"github.com/postcall/postcall/heartbeat"
 	"github.com/postcall/postcall/jobs"
 	"github.com/postcall/postcall/pricing"
 	"github.com/postcall/postcall/recording"
@@ -129,6 +130,11 @@ type Config struct {
 	// Prices is the price table each LLM request is priced with: the
 	// built-in one (pricing.Default) with PricesFile over it.
 	Prices *pricing.Table
+	// WorkerDeadAfter is POSTCALL_WORKER_DEAD_AFTER: how long a worker
+	// process may miss its heartbeats (one every 5s) before the jobs it
+	// holds running are made available again. A live process is never
+	// declared dead however long its jobs run. Default 30s; at least 15s.
+	WorkerDeadAfter time.Duration
 
 	// LogFormat is POSTCALL_LOG_FORMAT, text or json. Default text.
 	LogFormat string
@@ -233,6 +239,7 @@ func Load(environ []string) (*Config, error) {
 		DBMaxConns:              r.positiveInt("POSTCALL_DB_MAX_CONNS", DefaultDBMaxConns),
 		DeliveryConcurrency:     r.positiveInt("POSTCALL_DELIVERY_CONCURRENCY", jobs.DefaultDeliveryConcurrency),
 		RescueAfter:             r.rescueAfter("POSTCALL_RESCUE_AFTER", jobs.DefaultRescueAfter),
+		WorkerDeadAfter:         r.durationAtLeast("POSTCALL_WORKER_DEAD_AFTER", heartbeat.DefaultDeadAfter, heartbeat.MinDeadAfter, "30s"),
 		PublicURL:               r.url("POSTCALL_PUBLIC_URL", ""),
 		LinkSecret:              r.str("POSTCALL_LINK_SECRET", ""),
 		IntegrationDisableAfter: r.duration("POSTCALL_INTEGRATION_DISABLE_AFTER", crm.DefaultDisableWindow),
@@ -384,13 +391,19 @@ func (r *reader) duration(name string, def time.Duration) time.Duration {
 
 // rescueAfter reads a duration of at least MinRescueAfter.
 func (r *reader) rescueAfter(name string, def time.Duration) time.Duration {
+	return r.durationAtLeast(name, def, jobs.MinRescueAfter, "15m")
+}
+
+// durationAtLeast reads a duration of at least least; example is one to
+// suggest.
+func (r *reader) durationAtLeast(name string, def, least time.Duration, example string) time.Duration {
 	v := r.str(name, "")
 	if v == "" {
 		return def
 	}
 	d, err := time.ParseDuration(v)
-	if err != nil || d < jobs.MinRescueAfter {
-		r.fail(name, "%q must be a duration of at least %s, such as 15m", v, jobs.MinRescueAfter)
+	if err != nil || d < least {
+		r.fail(name, "%q must be a duration of at least %s, such as %s", v, least, example)
 		return def
 	}
 	return d

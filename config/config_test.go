@@ -23,6 +23,7 @@ func TestLoadDefaults(t *testing.T) {
 	require.Equal(t, "127.0.0.1:8080", cfg.HTTPAddr)
 	require.Equal(t, jobs.DefaultPurgeSchedule, cfg.PurgeSchedule)
 	require.Equal(t, 15*time.Minute, cfg.RescueAfter)
+	require.Equal(t, 30*time.Second, cfg.WorkerDeadAfter)
 	require.Equal(t, 32, cfg.DeliveryConcurrency)
 }
 
@@ -37,6 +38,7 @@ func TestLoadValues(t *testing.T) {
 		"POSTCALL_ALLOW_PRIVATE_TARGETS=1",
 		"POSTCALL_RESCUE_AFTER=2m",
 		"POSTCALL_DELIVERY_CONCURRENCY=100",
+		"POSTCALL_WORKER_DEAD_AFTER=1m",
 	})
 	require.NoError(t, err)
 	require.Equal(t, "http://127.0.0.1:11434/v1", cfg.LLM.BaseURL)
@@ -48,6 +50,7 @@ func TestLoadValues(t *testing.T) {
 	require.True(t, cfg.AllowPrivateTargets)
 	require.Equal(t, 2*time.Minute, cfg.RescueAfter)
 	require.Equal(t, 100, cfg.DeliveryConcurrency)
+	require.Equal(t, time.Minute, cfg.WorkerDeadAfter)
 }
 
 func TestLoadNamesEveryBadVariable(t *testing.T) {
@@ -63,12 +66,14 @@ func TestLoadNamesEveryBadVariable(t *testing.T) {
 		"POSTCALL_LOG_FORMAT=xml",
 		"POSTCALL_RESCUE_AFTER=1s",
 		"POSTCALL_DELIVERY_CONCURRENCY=0",
+		"POSTCALL_WORKER_DEAD_AFTER=5s",
 	})
 	require.Error(t, err)
 	for _, name := range []string{
 		"POSTCALL_LLM_RPM", "POSTCALL_RECORDING_URL_TTL", "POSTCALL_PURGE_SCHEDULE", "POSTCALL_HTTP_ADDR",
 		"POSTCALL_MODLE: unknown variable", "OPENAI_BASE_URL", "DATABASE_URL", "POSTCALL_LOG_FORMAT",
 		"POSTCALL_RESCUE_AFTER: \"1s\" must be a duration of at least 5s", "POSTCALL_DELIVERY_CONCURRENCY",
+		"POSTCALL_WORKER_DEAD_AFTER: \"5s\" must be a duration of at least 15s",
 	} {
 		require.Contains(t, err.Error(), name)
 	}

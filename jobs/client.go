@@ -9,7 +9,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 
+	"github.com/postcall/postcall/heartbeat"
 	"github.com/postcall/postcall/pipeline"
 	"github.com/postcall/postcall/retention"
 )
@@ -75,6 +77,16 @@ type ClientConfig struct {
 	// cancelled by its own timeout before it could be rescued and worked a
 	// second time. Default DefaultRescueAfter.
 	RescueAfter time.Duration
+	// ClientID is River's client id of this process (river.Config.ID),
+	// the id its heartbeats carry. Default heartbeat.NewClientID().
+	ClientID string
+	// WorkerDeadAfter is how long a worker process may miss its heartbeats
+	// before the jobs it holds running are made available again (see
+	// package heartbeat). Default heartbeat.DefaultDeadAfter.
+	WorkerDeadAfter time.Duration
+	// ObserveRecovered counts jobs recovered from dead or stopped workers
+	// by cause (RecoveredDead, RecoveredStopped). Default nil.
+	ObserveRecovered func(cause string, n int)
 	// Schema is the database schema of River's tables. Default "": the
 	// connection's search_path.
 	Schema string
@@ -110,6 +122,12 @@ func NewClient(cfg ClientConfig) (*river.Client[pgx.Tx], error) {
 	if cfg.RescueAfter <= 0 {
 		cfg.RescueAfter = DefaultRescueAfter
 	}
+	if cfg.ClientID == "" {
+		cfg.ClientID = heartbeat.NewClientID()
+	}
+	if cfg.WorkerDeadAfter <= 0 {
+		cfg.WorkerDeadAfter = heartbeat.DefaultDeadAfter
+	}
 	t := timeoutsFor(cfg.RescueAfter)
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &RunWorker[AnalysisArgs]{DB: cfg.Pool, Pipeline: cfg.Pipeline, RunTimeout: t.run})
@@ -118,7 +136,13 @@ func NewClient(cfg ClientConfig) (*river.Client[pgx.Tx], error) {
 		river.AddWorker(workers, &DeliverWorker{DB: cfg.Pool, Deliveries: cfg.Pipeline.Deliveries})
 	}
 
+	river.AddWorker(workers, &RescueDeadWorkersWorker{
+		DB: cfg.Pool, DeadAfter: cfg.WorkerDeadAfter, Observe: cfg.ObserveRecovered, Logger: cfg.Logger,
+	})
+
 	rc := &river.Config{
+		// The id this process's heartbeats carry (heartbeat.Beater).
+		ID:      cfg.ClientID,
 		Logger:  cfg.Logger,
 		Schema:  cfg.Schema,
 		Workers: workers,
@@ -128,10 +152,18 @@ func NewClient(cfg ClientConfig) (*river.Client[pgx.Tx], error) {
 		// Discarded jobs are failures someone should look at: keep them a
 		// week.
 		DiscardedJobRetentionPeriod: 7 * 24 * time.Hour,
-		// A job whose worker died (kill -9, lost node) is rescued after
-		// this; it exceeds every job timeout (timeoutsFor) so a slow but
-		// live job is never worked twice.
+		// A job whose worker died (kill -9, lost node) is rescued
+		// WorkerDeadAfter after its last heartbeat (RescueDeadWorkersArgs);
+		// River's own rescuer is the backstop for a process alive but
+		// stuck, after this, which exceeds every job timeout (timeoutsFor)
+		// so a slow but live job is never worked twice.
 		RescueStuckJobsAfter: cfg.RescueAfter,
+		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(rescueDeadInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return RescueDeadWorkersArgs{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true})},
+		// An attempt rescued from this process while it was thought dead
+		// must not report on the next attempt's row.
+		Middleware: []rivertype.Middleware{&attemptGuard{db: cfg.Pool, maxHold: cfg.RescueAfter, logger: cfg.Logger}},
 		// Default timeout for jobs that set none; runs and retention jobs
 		// set their own.
 		JobTimeout: t.job,

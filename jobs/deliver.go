@@ -72,6 +72,9 @@ func (w *DeliverWorker) Work(ctx context.Context, job *river.Job[DeliverArgs]) e
 // the job in the same transaction.
 func (w *DeliverWorker) record(ctx context.Context, job *river.Job[DeliverArgs], a *pipeline.Attempted) error {
 	err := pgx.BeginFunc(ctx, w.DB, func(tx pgx.Tx) error {
+		if err := lockAttempt(ctx, tx, job.JobRow); err != nil {
+			return err
+		}
 		if err := w.Deliveries.Record(ctx, tx, a); err != nil {
 			return err
 		}

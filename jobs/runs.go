@@ -135,6 +135,9 @@ func (w *RunWorker[T]) store(ctx context.Context, job *river.Job[T], done *pipel
 		return fmt.Errorf("store %s: %w", done, err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // a no-op after commit
+	if err := lockAttempt(ctx, tx, job.JobRow); err != nil {
+		return err
+	}
 	// The job's completion touches nothing the call's lock guards, so it
 	// goes first: Store holds that lock for a statement less.
 	if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job); err != nil {

@@ -44,6 +44,9 @@ type Options struct {
 	// Runtime registers the Go runtime and process collectors (go_*,
 	// process_*). Default false.
 	Runtime bool
+	// WorkerDeadAfter decides which worker processes count as live (with
+	// DB). Default heartbeat.DefaultDeadAfter.
+	WorkerDeadAfter time.Duration
 }
 
 // Metrics holds postcall's observed metrics. Its methods are safe for
@@ -63,6 +66,7 @@ type Metrics struct {
 	attempts  *prometheus.CounterVec
 	delivered *prometheus.CounterVec
 	crmTime   *prometheus.HistogramVec
+	recovered *prometheus.CounterVec
 }
 
 // New creates postcall's metrics and registers them, and with opts.DB the
@@ -130,13 +134,18 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 			Help:    "Round trip of a delivery attempt that reached the receiver, by integration type.",
 			Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 15},
 		}, []string{"type"}),
+		recovered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "jobs_recovered_total",
+			Help: "River jobs this process made available again because the worker process running them died (cause dead: no heartbeat for POSTCALL_WORKER_DEAD_AFTER) or stopped with them unfinished (cause stopped).",
+		}, []string{"cause"}),
 	}
 	cs := []prometheus.Collector{
 		m.jobs, m.jobRun, m.jobWait, m.llmReqs, m.llmTime, m.llmWait, m.prompt, m.complete, m.cached, m.created,
-		m.cost, m.attempts, m.delivered, m.crmTime,
+		m.cost, m.attempts, m.delivered, m.crmTime, m.recovered,
 	}
 	if opts.DB != nil {
-		cs = append(cs, NewDBCollector(opts.DB, opts.Schema, opts.Queues, opts.ScrapeTimeout))
+		cs = append(cs, NewDBCollector(opts.DB, opts.Schema, opts.Queues, opts.ScrapeTimeout),
+			newWorkersCollector(opts.DB, opts.WorkerDeadAfter, opts.ScrapeTimeout))
 	}
 	if opts.Runtime {
 		cs = append(cs, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -157,6 +166,15 @@ func (m *Metrics) ObserveJob(e jobs.JobEvent) {
 	m.jobs.WithLabelValues(e.Kind, e.Queue, e.Outcome).Inc()
 	m.jobRun.WithLabelValues(e.Kind).Observe(e.RunDuration.Seconds())
 	m.jobWait.WithLabelValues(e.Queue).Observe(e.QueueWait.Seconds())
+}
+
+// ObserveRecovered counts jobs recovered from a dead or stopped worker
+// process (jobs.ClientConfig.ObserveRecovered).
+func (m *Metrics) ObserveRecovered(cause string, n int) {
+	if m == nil {
+		return
+	}
+	m.recovered.WithLabelValues(cause).Add(float64(n))
 }
 
 // ObserveLLM counts one HTTP attempt to the LLM endpoint

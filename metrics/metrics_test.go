@@ -23,6 +23,7 @@ import (
 	"github.com/postcall/postcall/analysis/openaitest"
 	"github.com/postcall/postcall/call"
 	"github.com/postcall/postcall/config"
+	"github.com/postcall/postcall/heartbeat"
 	"github.com/postcall/postcall/internal/app"
 	"github.com/postcall/postcall/internal/dbtest"
 	"github.com/postcall/postcall/jobs"
@@ -286,4 +287,25 @@ func TestSlowDatabaseDoesNotHoldTheScrape(t *testing.T) {
 	require.Contains(t, body, `postcall_crm_delivery_attempts_total{outcome="retry",type="webhook"} 1`)
 	require.NotContains(t, body, "postcall_crm_deliveries_total{", "a pending delivery has no final status yet")
 	require.False(t, strings.Contains(body, "postcall_queue_jobs{"))
+}
+
+// TestWorkerMetrics: the live-worker gauge counts the processes beating
+// within the dead-after window, and recovered jobs are counted by cause.
+func TestWorkerMetrics(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	b.requireValue(t, 0, "postcall_workers_live", nil)
+	for _, id := range []string{"a", "b", "gone"} {
+		_, err := heartbeat.Beat(ctx, b.pool, id, "host", 1)
+		require.NoError(t, err)
+	}
+	_, err := b.pool.Exec(ctx, `UPDATE worker_heartbeats SET beat_at = now() - interval '1 minute' WHERE client_id = 'gone'`)
+	require.NoError(t, err)
+	b.requireValue(t, 2, "postcall_workers_live", nil)
+
+	b.metrics.ObserveRecovered(jobs.RecoveredDead, 3)
+	b.metrics.ObserveRecovered(jobs.RecoveredStopped, 1)
+	b.requireValue(t, 3, "postcall_jobs_recovered_total", map[string]string{"cause": "dead"})
+	b.requireValue(t, 1, "postcall_jobs_recovered_total", map[string]string{"cause": "stopped"})
 }

@@ -58,14 +58,19 @@ func runAgentsApply(ctx context.Context, e *env, args []string) error {
 	// Integration settings are the crm package's to judge (agent cannot
 	// import it); a plan whose deliveries could only fail is not stored.
 	var targets []agentTarget
+	var problems []string
 	for _, p := range plans {
 		for _, in := range p.Integrations {
 			t, err := crm.Parse(in)
 			if err != nil {
-				return fmt.Errorf("%s: agent %q: %w", pos[0], p.ID, err)
+				problems = append(problems, fmt.Sprintf("agent %q: %v", p.ID, err))
+				continue
 			}
 			targets = append(targets, agentTarget{p.ID, t})
 		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%s: %w", pos[0], &agent.PlanError{Problems: problems})
 	}
 	a, err := openApp(ctx, e, false)
 	if err != nil {

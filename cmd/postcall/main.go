@@ -49,6 +49,7 @@ func commands() map[string]command {
 		"hold":      {"hold set|clear (--call CALL | --agent AGENT) | hold list: legal holds", runHold},
 		"tokens":    {"tokens create --name NAME --role admin|viewer | tokens list | tokens revoke NAME", runTokens},
 		"audit":     {"retention runs and audit [--run RUN | --call CALL]", runAudit},
+		"workers":   {"worker processes and their last heartbeat", runWorkers},
 	}
 }
 

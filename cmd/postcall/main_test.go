@@ -166,11 +166,14 @@ func TestAgentsApplyBadFileChangesNothing(t *testing.T) {
 - id: broken
   analysis:
     prompt: "x"
-    fields: [{name: outcome, type: enum}]
+    fields: [{name: colour, type: colour}, {name: outcome, type: enum}]
 `
 	res := b.run(t, ctx, "", nil, "agents", "apply", b.file(t, "bad.yaml", bad))
 	require.Equal(t, 1, res.code)
-	require.Contains(t, res.stderr, `agent "broken": analysis.fields[0].values: an enum field needs at least one value`)
+	// Every problem of the file, each with its agent and key.
+	require.Contains(t, res.stderr, "bad.yaml: 2 problems:")
+	require.Contains(t, res.stderr, `agent "broken": analysis.fields[0].type: "colour" must be string, number, integer, boolean, enum or date`)
+	require.Contains(t, res.stderr, `agent "broken": analysis.fields[1].values: required for an enum (at least one value)`)
 
 	res = b.run(t, ctx, "", nil, "agents", "list")
 	require.Contains(t, res.stdout, "no agents yet")
@@ -280,6 +283,7 @@ func TestWorkerRefusesSchemaBehind(t *testing.T) {
 	if strings.Contains(dbtest.URL(), "?") {
 		sep = "&"
 	}
+	// A small pool, as setup's: tests run side by side on one PostgreSQL.
 	b := &testBundle{environ: []string{"DATABASE_URL=" + dbtest.URL() + sep + "search_path=" + schema, "POSTCALL_DB_MAX_CONNS=6"}}
 
 	res := b.run(t, ctx, "", []string{"POSTCALL_HTTP_ADDR=127.0.0.1:0"}, "worker")

@@ -38,6 +38,9 @@ func setupRetentionCLI(t *testing.T) *retentionCLI {
 		sep = "&"
 	}
 	return &retentionCLI{
+		// A small pool per command: tests run side by side against one
+		// PostgreSQL. The pause is the default, spelled out because the
+		// tests time nothing but must not wait on a pause.
 		environ: append(srv.Env(),
 			"DATABASE_URL="+dbtest.URL()+sep+"search_path="+schema, "POSTCALL_LOG_LEVEL=warn",
 			"POSTCALL_RETENTION_PAUSE=0s", "POSTCALL_DB_MAX_CONNS=6",

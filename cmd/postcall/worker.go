@@ -66,11 +66,18 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	})
 	defer stopWatching()
 
+	// The heartbeat runs from before the client takes a job until after it
+	// has stopped: a process whose jobs are still draining is alive.
+	beatCtx, stopBeating := context.WithCancel(context.WithoutCancel(ctx))
+	beating := make(chan struct{})
+	go func() { defer close(beating); a.Heartbeat.Run(beatCtx) }()
+	defer func() { stopBeating(); <-beating }()
+
 	if err := a.River.Start(ctx); err != nil {
 		_ = srv.Close()
 		return fmt.Errorf("start River client: %w", err)
 	}
-	a.Log.Info("worker started", slog.String("http_addr", ln.Addr().String()), slog.String("console", "http://"+ln.Addr().String()+"/login"))
+	a.Log.Info("worker started", slog.String("http_addr", ln.Addr().String()), slog.String("console", "http://"+ln.Addr().String()+"/login"), slog.String("client_id", a.Heartbeat.ClientID))
 
 	select {
 	case <-ctx.Done():
@@ -83,8 +90,16 @@ func runWorker(ctx context.Context, e *env, args []string) error {
 	stopCtx, cancel := context.WithTimeout(context.Background(), a.Config.ShutdownTimeout+10*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(stopCtx)
-	if err := a.River.Stop(stopCtx); err != nil {
-		return fmt.Errorf("stop River client: %w", err)
+	stopErr := a.River.Stop(stopCtx)
+	stopBeating()
+	<-beating
+	// Jobs whose attempts did not return by now are this process's no
+	// longer: available again at once, not after the dead-after window.
+	if err := a.Stopped(context.WithoutCancel(ctx)); err != nil {
+		a.Log.Error("could not release the jobs still running", slog.String("error", err.Error()))
+	}
+	if stopErr != nil {
+		return fmt.Errorf("stop River client: %w", stopErr)
 	}
 	a.Log.Info("worker stopped")
 	return nil

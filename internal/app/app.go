@@ -25,6 +25,7 @@ import (
 	"github.com/postcall/postcall/config"
 	"github.com/postcall/postcall/console"
 	"github.com/postcall/postcall/crm"
+	"github.com/postcall/postcall/heartbeat"
 	"github.com/postcall/postcall/jobs"
 	"github.com/postcall/postcall/metrics"
 	"github.com/postcall/postcall/migrations"
@@ -87,6 +88,10 @@ type App struct {
 	Links      *recording.Links
 	// River is the working client (Options.Work); nil otherwise.
 	River *river.Client[pgx.Tx]
+	// Heartbeat beats for River's client id (Options.Work): run it for as
+	// long as the client works jobs, so that other processes know this one
+	// is alive, and call Stopped after the client stops. Nil otherwise.
+	Heartbeat *heartbeat.Beater
 	// Registry and Metrics are the worker's Prometheus metrics
 	// (Options.Work); nil otherwise.
 	Registry *prometheus.Registry
@@ -161,6 +166,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 		}
 		a.Metrics, err = metrics.New(a.Registry, metrics.Options{
 			DB: a.Pool, Schema: opts.Schema, Queues: jobs.Queues(), Runtime: opts.RuntimeMetrics,
+			WorkerDeadAfter: cfg.WorkerDeadAfter,
 		})
 		if err != nil {
 			return nil, err
@@ -173,7 +179,13 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 		DB: a.Pool, Pipeline: a.Pipeline, Retention: a.Retention, Queue: a.Queue, Recordings: a.Recordings,
 	}
 	if opts.Work {
+		a.Heartbeat = &heartbeat.Beater{
+			ConnConfig: a.Pool.Config().ConnConfig, ClientID: heartbeat.NewClientID(), Logger: a.Log,
+		}
 		a.River, err = jobs.NewClient(jobs.ClientConfig{
+			ClientID:            a.Heartbeat.ClientID,
+			WorkerDeadAfter:     cfg.WorkerDeadAfter,
+			ObserveRecovered:    a.Metrics.ObserveRecovered,
 			Pool:                a.Pool,
 			Pipeline:            a.Pipeline,
 			Retention:           a.Retention,
@@ -192,6 +204,23 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 		}
 	}
 	return a, nil
+}
+
+// Stopped is the last step of a working App's stop, after its River client
+// stopped and its heartbeat with it: the jobs the client still held running
+// (their attempts ran past the stop timeout and did not return) are made
+// available again at once rather than after POSTCALL_WORKER_DEAD_AFTER, and
+// the process is listed as stopped.
+func (a *App) Stopped(ctx context.Context) error {
+	n, err := heartbeat.Stopped(ctx, a.Pool, a.Heartbeat.ClientID)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		a.Metrics.ObserveRecovered(jobs.RecoveredStopped, n)
+		a.Log.Warn("jobs still running at the stop timeout made available again", slog.Int("jobs", n))
+	}
+	return nil
 }
 
 // openPool connects to DatabaseURL and refuses a schema that is behind.
