@@ -16,13 +16,14 @@ import (
 // runReanalyze enqueues fresh runs with the agent's current plan; with
 // --wait it blocks until they are done and prints the result.
 func runReanalyze(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "reanalyze", "reanalyze CALL... | --agent ID [--since T] [--until T]  [--kind analysis|qc|all] [--wait]")
+	fs := newFlagSet(e, "reanalyze", "reanalyze CALL... | --agent ID [--since T] [--until T] [--batch]  [--kind analysis|qc|all] [--wait]")
 	kind := fs.String("kind", "all", "what to run again: analysis, qc or all")
 	wait := fs.Bool("wait", false, "wait until the runs are done and print the result")
 	timeout := fs.Duration("timeout", 15*time.Minute, "with --wait on single calls, how long to wait")
 	agentID := fs.String("agent", "", "reanalyze every live call of this agent (bulk; resumable: rerun the same command)")
 	sinceFlag := fs.String("since", "", "with --agent: calls that ended at or after this RFC 3339 time")
 	untilFlag := fs.String("until", "", "with --agent: calls that ended before this RFC 3339 time")
+	batch := fs.Bool("batch", false, "with --agent: send the runs through OpenAI's Batch API (cheaper, answered within 24h)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -34,6 +35,8 @@ func runReanalyze(ctx context.Context, e *env, args []string) error {
 		return usageErr("reanalyze: name at least one CALL, or --agent ID")
 	case *agentID == "" && (*sinceFlag != "" || *untilFlag != ""):
 		return usageErr("reanalyze: --since and --until go with --agent")
+	case *agentID == "" && *batch:
+		return usageErr("reanalyze: --batch goes with --agent")
 	case !utf8.ValidString(*agentID):
 		return usageErr("reanalyze: --agent is not valid UTF-8 text")
 	}
@@ -62,7 +65,11 @@ func runReanalyze(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		return reanalyzeBulk(ctx, e, a, pipeline.BulkRequest{AgentID: *agentID, Since: since, Until: until, KindName: *kind, Kinds: kinds}, *wait)
+		req := pipeline.BulkRequest{AgentID: *agentID, Since: since, Until: until, KindName: *kind, Kinds: kinds, Batch: *batch}
+		if *batch {
+			return reanalyzeBatch(ctx, e, a, req, *wait)
+		}
+		return reanalyzeBulk(ctx, e, a, req, *wait)
 	}
 
 	failed := false
