@@ -19,7 +19,10 @@
 //     worker and three sharing the limit; runs per minute with sized output
 //     budgets against the old fixed max_tokens of 4,096;
 //   - redact: redaction of a ten-minute transcript with every entity on
-//     (target: < 1 ms), against JSON-encoding it.
+//     (target: < 1 ms), against JSON-encoding it;
+//   - batch: a bulk re-analysis through the Batch API end to end (time,
+//     requests each way) and whether its results equal the live ones
+//     (target: all of them, and no live request).
 //
 // Numbers are reported, never asserted. Everything runs against a real
 // PostgreSQL (-db, default BENCH_DATABASE_URL or postcall_bench on
@@ -29,7 +32,7 @@
 //
 // Usage:
 //
-//	go run ./bench [-run pipeline,model,cache,purge,limits,redact] [-cpuprofile FILE] [-sqlprofile] [flags]
+//	go run ./bench [-run pipeline,model,cache,purge,limits,redact,batch] [-cpuprofile FILE] [-sqlprofile] [flags]
 //
 // `go run ./bench -h` lists the flags.
 package main
@@ -82,6 +85,8 @@ type options struct {
 
 	limitsWindow   time.Duration
 	limitsDuration time.Duration
+
+	batchCalls int
 }
 
 func main() {
@@ -181,6 +186,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.purgeIngestRate, "purge-ingest-rate", 50, "purge: calls ingested per second while measuring ingest latency")
 	fs.DurationVar(&o.limitsWindow, "limits-window", 10*time.Second, "limits: the fake provider's simulated minute; the warm-up is two")
 	fs.DurationVar(&o.limitsDuration, "limits-duration", 40*time.Second, "limits: measured time after the warm-up")
+	fs.IntVar(&o.batchCalls, "batch-calls", 1000, "batch: calls to re-analyse through the Batch API")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -195,6 +201,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		{"ingesters", o.ingesters}, {"pipeline-calls", o.pipelineCalls}, {"noop-jobs", o.noopJobs},
 		{"pipeline-concurrency", o.pipelineConcurrency}, {"model-concurrency", o.modelConcurrency},
 		{"cache-calls", o.cacheCalls}, {"cache-concurrency", o.cacheConcurrency}, {"purge-calls", o.purgeCalls},
+		{"batch-calls", o.batchCalls},
 	} {
 		if f.v <= 0 {
 			return o, fmt.Errorf("-%s: %d must be positive", f.name, f.v)

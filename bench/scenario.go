@@ -35,6 +35,7 @@ func scenarios() []scenario {
 		{Name: "purge", Title: "Purge", Run: runPurge},
 		{Name: "limits", Title: "Rate limits and output budgets", Run: runLimits},
 		{Name: "redact", Title: "Transcript redaction", Run: runRedact},
+		{Name: "batch", Title: "Batch API re-analysis", Run: runBatch},
 	}
 }
 
