@@ -53,7 +53,9 @@ func runBatch(ctx context.Context, e *env) (*result, error) {
 		return nil, err
 	}
 	n := e.opts.batchCalls
-	recs, err := makeCalls("batch", n, 5, firstCallStart())
+	// Calls of the last hour: the plan's 30-day retention would purge calls
+	// of firstCallStart's date while they are re-analysed.
+	recs, err := makeCalls("batch", n, 5, time.Now().Add(-time.Hour))
 	if err != nil {
 		return nil, err
 	}
