@@ -142,8 +142,8 @@ type runResult struct {
 }
 
 func (r runResult) equal(o runResult) bool {
-	return r.fields == o.fields && r.items == o.items && fmt.Sprint(r.score) == fmt.Sprint(o.score) &&
-		fmt.Sprint(r.disposition) == fmt.Sprint(o.disposition) && r.callSummarized == o.callSummarized
+	return r.fields == o.fields && r.items == o.items && equalPtr(r.score, o.score) &&
+		equalPtr(r.disposition, o.disposition) && r.callSummarized == o.callSummarized
 }
 
 // currentResults reads each call's current analysis and QC results.
@@ -165,4 +165,8 @@ func currentResults(ctx context.Context, s *schema) (map[string]runResult, error
 		out[id] = r
 	}
 	return out, rows.Err()
+}
+
+func equalPtr[T comparable](a, b *T) bool {
+	return (a == nil) == (b == nil) && (a == nil || *a == *b)
 }
