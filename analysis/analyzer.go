@@ -134,6 +134,10 @@ type AnalysisResult struct {
 	Model string
 	// Requests are the run's LLM requests in order.
 	Requests []RequestRecord
+
+	// quotes are the answer's quotes by field, as validation read them,
+	// until they are checked against the transcript.
+	quotes map[string]*string
 }
 
 // QCResult is a run of an agent's QC prompt.
@@ -161,29 +165,14 @@ func (a *Analyzer) Analyze(ctx context.Context, plan *agent.Plan, version int, i
 	if plan.Analysis == nil {
 		return res, fmt.Errorf("analysis request for call %s: agent %s has no analysis prompt", in.CallID, plan.ID)
 	}
-	var quotes map[string]*string
-	pre := a.prefixes.get(plan.Analysis, func() prefix {
-		return prefix{system: analysisSystem(plan.Analysis), schema: AnalysisSchema(plan.Analysis), bound: analysisBound(plan.Analysis)}
-	})
-	spec := runSpec{
-		kind:      KindAnalysis,
-		system:    pre.system,
-		schema:    Schema{Name: analysisSchemaName, Definition: pre.schema},
-		maxTokens: plan.Analysis.MaxTokens,
-		bound:     pre.bound,
-		validate: func(content string) []string {
-			fields, q, v := validateAnalysis(plan.Analysis, content)
-			res.Fields, quotes = fields, q
-			return v
-		},
-	}
+	spec := a.analysisSpec(plan, res)
 	model, err := a.run(ctx, plan, version, in, spec, &res.Requests)
 	res.Model = model
 	if err != nil {
 		res.Fields = nil
 		return res, fmt.Errorf("analysis request for call %s: %w", in.CallID, err)
 	}
-	res.Evidence, res.Unverified = checkFields(plan.Analysis, res.Fields, quotes, in.Transcript)
+	res.Evidence, res.Unverified = checkFields(plan.Analysis, res.Fields, res.quotes, in.Transcript)
 	return res, nil
 }
 
@@ -195,21 +184,7 @@ func (a *Analyzer) QC(ctx context.Context, plan *agent.Plan, version int, in Inp
 	if plan.QC == nil {
 		return res, fmt.Errorf("qc request for call %s: agent %s has no qc prompt", in.CallID, plan.ID)
 	}
-	pre := a.prefixes.get(plan.QC, func() prefix {
-		return prefix{system: qcSystem(plan.QC), schema: QCSchema(plan.QC), bound: qcBound(plan.QC)}
-	})
-	spec := runSpec{
-		kind:      KindQC,
-		system:    pre.system,
-		schema:    Schema{Name: qcSchemaName, Definition: pre.schema},
-		maxTokens: plan.QC.MaxTokens,
-		bound:     pre.bound,
-		validate: func(content string) []string {
-			items, v := validateQC(plan.QC, content)
-			res.Items = items
-			return v
-		},
-	}
+	spec := a.qcSpec(plan, res)
 	model, err := a.run(ctx, plan, version, in, spec, &res.Requests)
 	res.Model = model
 	if err != nil {
@@ -220,6 +195,50 @@ func (a *Analyzer) QC(ctx context.Context, plan *agent.Plan, version int, in Inp
 	res.Score = Score(plan.QC.Checklist, credited(plan.QC, res.Items))
 	res.Passed = res.Score >= passScore(plan.QC)
 	return res, nil
+}
+
+// analysisSpec is the plan's analysis prompt; validation keeps the fields
+// it parses in res (nil: dropped).
+func (a *Analyzer) analysisSpec(plan *agent.Plan, res *AnalysisResult) runSpec {
+	pre := a.prefixes.get(plan.Analysis, func() prefix {
+		return prefix{system: analysisSystem(plan.Analysis), schema: AnalysisSchema(plan.Analysis), bound: analysisBound(plan.Analysis)}
+	})
+	return runSpec{
+		kind:      KindAnalysis,
+		system:    pre.system,
+		schema:    Schema{Name: analysisSchemaName, Definition: pre.schema},
+		maxTokens: plan.Analysis.MaxTokens,
+		bound:     pre.bound,
+		validate: func(content string) []string {
+			fields, quotes, v := validateAnalysis(plan.Analysis, content)
+			if res != nil {
+				res.Fields, res.quotes = fields, quotes
+			}
+			return v
+		},
+	}
+}
+
+// qcSpec is the plan's QC prompt; validation keeps the verdicts it parses
+// in res (nil: dropped).
+func (a *Analyzer) qcSpec(plan *agent.Plan, res *QCResult) runSpec {
+	pre := a.prefixes.get(plan.QC, func() prefix {
+		return prefix{system: qcSystem(plan.QC), schema: QCSchema(plan.QC), bound: qcBound(plan.QC)}
+	})
+	return runSpec{
+		kind:      KindQC,
+		system:    pre.system,
+		schema:    Schema{Name: qcSchemaName, Definition: pre.schema},
+		maxTokens: plan.QC.MaxTokens,
+		bound:     pre.bound,
+		validate: func(content string) []string {
+			items, v := validateQC(plan.QC, content)
+			if res != nil {
+				res.Items = items
+			}
+			return v
+		},
+	}
 }
 
 // runSpec is what differs between analysis and QC.
@@ -236,17 +255,36 @@ type runSpec struct {
 	validate func(content string) []string
 }
 
-// run sends the initial request and, when its answer is cut off at a budget
-// below the full one, the same request once with the full budget; when the
-// answer is invalid, one repair request sharing the same prefix. It appends
-// a record per request sent and returns the model as last answered.
-func (a *Analyzer) run(ctx context.Context, plan *agent.Plan, version int, in Input, spec runSpec, records *[]RequestRecord) (string, error) {
-	if a.Model == nil {
-		return "", errors.New("analyzer has no model")
+// FirstRequest is the request a run of the plan's analysis (KindAnalysis)
+// or QC (KindQC) prompt starts with, built exactly as Analyze or QC would
+// send it, without sending it: for the Batch API (BatchLine). A run whose
+// first request was answered elsewhere continues from the answer
+// (Input.Answered).
+func (a *Analyzer) FirstRequest(plan *agent.Plan, version int, kind string, in Input) (Request, error) {
+	var spec runSpec
+	switch {
+	case kind == KindAnalysis && plan.Analysis != nil:
+		spec = a.analysisSpec(plan, nil)
+	case kind == KindQC && plan.QC != nil:
+		spec = a.qcSpec(plan, nil)
+	default:
+		return Request{}, fmt.Errorf("%s request for call %s: agent %s has no %s prompt", kind, in.CallID, plan.ID, kind)
 	}
+	req, _, err := a.firstRequest(plan, version, in, spec)
+	if err == nil {
+		err = a.checkContext(req)
+	}
+	if err != nil {
+		return Request{}, fmt.Errorf("%s request for call %s: %w", kind, in.CallID, err)
+	}
+	return req, nil
+}
+
+// firstRequest builds a run's first request and its output budget.
+func (a *Analyzer) firstRequest(plan *agent.Plan, version int, in Input, spec runSpec) (Request, budget, error) {
 	model := orDefault(plan.Model, a.DefaultModel)
 	if model == "" {
-		return "", fmt.Errorf("agent %s names no model and there is no default model", plan.ID)
+		return Request{}, budget{}, fmt.Errorf("agent %s names no model and there is no default model", plan.ID)
 	}
 	budget := a.outputBudget(model, spec.maxTokens, spec.bound, in.History)
 	req := Request{
@@ -263,17 +301,42 @@ func (a *Analyzer) run(ctx context.Context, plan *agent.Plan, version int, in In
 		req.CacheKey = CacheKey(plan.ID, version, spec.kind)
 		req.CacheRetention = plan.Cache.Retention
 	}
+	return req, budget, nil
+}
 
-	answered := model
+// run sends the initial request (or starts from its answer, when
+// in.Answered has it) and, when its answer is cut off at a budget below the
+// full one, the same request once with the full budget; when the answer is
+// invalid, one repair request sharing the same prefix. It appends a record
+// per request sent and returns the model as last answered.
+func (a *Analyzer) run(ctx context.Context, plan *agent.Plan, version int, in Input, spec runSpec, records *[]RequestRecord) (string, error) {
+	if a.Model == nil {
+		return "", errors.New("analyzer has no model")
+	}
+	req, budget, err := a.firstRequest(plan, version, in, spec)
+	if err != nil {
+		return "", err
+	}
+	first := in.Answered
+	if first != nil && first.MaxTokens > 0 {
+		// The budget it was sent with, whatever the history says now.
+		req.MaxTokens = first.MaxTokens
+	}
+	answered := req.Model
+	model := req.Model
 	purpose := PurposeInitial
 	for {
-		if err := a.checkContext(req); err != nil {
-			return answered, err
-		}
-		resp, err := a.Model.Complete(ctx, req)
-		if err != nil {
-			*records = append(*records, RequestRecord{Purpose: purpose, Model: model, MaxTokens: req.MaxTokens, Err: err.Error()})
-			return answered, err
+		var resp *Response
+		if first != nil {
+			resp, first = first.Response, nil
+		} else {
+			if err := a.checkContext(req); err != nil {
+				return answered, err
+			}
+			if resp, err = a.Model.Complete(ctx, req); err != nil {
+				*records = append(*records, RequestRecord{Purpose: purpose, Model: model, MaxTokens: req.MaxTokens, Err: err.Error()})
+				return answered, err
+			}
 		}
 		answered = orDefault(resp.Model, model)
 		*records = append(*records, RequestRecord{

@@ -343,11 +343,7 @@ func (o *OpenAI) attempt(ctx context.Context, req Request, ccr openai.ChatComple
 		o.observe(obs)
 		return nil, nil, fmt.Errorf("wait for LLM rate limits: %w", err)
 	}
-	ex := &exchange{
-		temperatureZero: !isReasoningModel(model),
-		cacheKey:        req.CacheKey,
-		cacheRetention:  req.CacheRetention,
-	}
+	ex := exchangeFor(req)
 	timeout := DefaultHTTPTimeout
 	if ccr.ServiceTier == openai.ServiceTierFlex {
 		timeout = o.flexTimeout
@@ -394,17 +390,8 @@ func (o *OpenAI) attempt(ctx context.Context, req Request, ccr openai.ChatComple
 		o.observe(obs)
 		return nil, failure, nil
 	}
-	choice := out.Choices[0]
-	resp := &Response{
-		Content:      choice.Message.Content,
-		Model:        orDefault(out.Model, model),
-		FinishReason: string(choice.FinishReason),
-		Refusal:      choice.Message.Refusal,
-		ServiceTier:  answeredTier(ccr.ServiceTier, out.ServiceTier),
-		Usage:        parseUsage(ex.body),
-		Latency:      obs.Latency,
-		RequestID:    ex.header.Get("x-request-id"),
-	}
+	resp := responseOf(out, ex.body, model, answeredTier(ccr.ServiceTier, out.ServiceTier))
+	resp.Latency, resp.RequestID = obs.Latency, ex.header.Get("x-request-id")
 	obs.Usage = resp.Usage
 	o.observe(obs)
 	return resp, nil, nil

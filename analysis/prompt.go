@@ -47,6 +47,21 @@ type Input struct {
 	// History is what this plan version's stored answers of the run's kind
 	// took; it sizes the output budget and is not sent. Zero: none yet.
 	History History
+	// Answered is the answer to the run's first request when that request
+	// was sent elsewhere (the Batch API): the run starts from it, as if
+	// Complete had returned it, and sends only what follows (a full-budget
+	// retry, a repair) to the Model. Nil: the run sends its first request.
+	Answered *Answered
+}
+
+// Answered is the answer to a run's first request, obtained outside the
+// Model.
+type Answered struct {
+	// Response is the answer.
+	Response *Response
+	// MaxTokens is the output budget the request was sent with; 0: the one
+	// the run computes.
+	MaxTokens int
 }
 
 // Turn is one transcript turn.

@@ -27,6 +27,8 @@ var evidenceTranscript = []analysis.Turn{
 	{Role: "user", Text: "Sure, that's fine."},
 	{Role: "agent", Text: "We help sales teams automate their follow-ups. How do you handle follow-ups today?"},
 	{Role: "user", Text: "Honestly it's a mess, we lose track of leads in spreadsheets and nobody owns the follow-up."},
+	{Role: "agent", Text: "How many reps are on your team?"},
+	{Role: "user", Text: "Twelve reps, all on the phones."},
 	{Role: "agent", Text: "Would a 30-minute demo next Tuesday, the 14th, work for you?"},
 	{Role: "user", Text: "Yes, Tuesday the 14th works. Send the invite to jordan at brightlane dot io."},
 	{Role: "agent", Text: "Great, you'll get the invite today. Thanks, Jordan, and have a good day!"},
@@ -46,6 +48,7 @@ var evidenceValues = []struct {
 	{"interest_level", 4, "Honestly it's a mess, we lose track of leads in spreadsheets"},
 	{"demo_date", "2026-04-14", "Would a 30-minute demo next Tuesday, the 14th, work for you?"},
 	{"pain_points", "Leads get lost in spreadsheets; nobody owns the follow-up.", "we lose track of leads in spreadsheets and nobody owns the follow-up"},
+	{"team_size", 12, "Twelve reps, all on the phones."},
 	{"email", "jordan@brightlane.io", "Send the invite to jordan at brightlane dot io."},
 }
 

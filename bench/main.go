@@ -22,6 +22,9 @@
 //     (target: < 1 ms), against JSON-encoding it;
 //   - evidence: the tokens evidence adds to a request of the example sales
 //     agent (static prefix and a typical answer), reported.
+//   - batch: a bulk re-analysis through the Batch API end to end (time,
+//     requests each way) and whether its results equal the live ones
+//     (target: all of them, and no live request).
 //
 // Numbers are reported, never asserted. Everything runs against a real
 // PostgreSQL (-db, default BENCH_DATABASE_URL or postcall_bench on
@@ -31,7 +34,7 @@
 //
 // Usage:
 //
-//	go run ./bench [-run pipeline,model,cache,purge,limits,redact,evidence] [-cpuprofile FILE] [-sqlprofile] [flags]
+//	go run ./bench [-run pipeline,model,cache,purge,limits,redact,evidence,console,batch] [-cpuprofile FILE] [-sqlprofile] [flags]
 //
 // `go run ./bench -h` lists the flags.
 package main
@@ -85,6 +88,8 @@ type options struct {
 
 	limitsWindow   time.Duration
 	limitsDuration time.Duration
+
+	batchCalls int
 }
 
 func main() {
@@ -185,6 +190,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.purgeIngestRate, "purge-ingest-rate", 50, "purge: calls ingested per second while measuring ingest latency")
 	fs.DurationVar(&o.limitsWindow, "limits-window", 10*time.Second, "limits: the fake provider's simulated minute; the warm-up is two")
 	fs.DurationVar(&o.limitsDuration, "limits-duration", 40*time.Second, "limits: measured time after the warm-up")
+	fs.IntVar(&o.batchCalls, "batch-calls", 1000, "batch: calls to re-analyse through the Batch API")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -200,6 +206,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		{"pipeline-concurrency", o.pipelineConcurrency}, {"model-concurrency", o.modelConcurrency},
 		{"cache-calls", o.cacheCalls}, {"cache-concurrency", o.cacheConcurrency}, {"purge-calls", o.purgeCalls},
 		{"console-calls", o.consoleCalls},
+		{"batch-calls", o.batchCalls},
 	} {
 		if f.v <= 0 {
 			return o, fmt.Errorf("-%s: %d must be positive", f.name, f.v)

@@ -37,6 +37,7 @@ func scenarios() []scenario {
 		{Name: "redact", Title: "Transcript redaction", Run: runRedact},
 		{Name: "evidence", Title: "Evidence token overhead", Run: runEvidence},
 		{Name: "console", Title: "Console page server time", Run: runConsole},
+		{Name: "batch", Title: "Batch API re-analysis", Run: runBatch},
 	}
 }
 

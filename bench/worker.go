@@ -44,7 +44,9 @@ type workerConfig struct {
 	// delivery concurrency (POSTCALL_DELIVERY_CONCURRENCY), so that the
 	// deliveries queue keeps up with the runs.
 	Concurrency int
-	Logger      *slog.Logger
+	// BatchPoll is POSTCALL_BATCH_POLL_INTERVAL; 0: the default.
+	BatchPoll time.Duration
+	Logger    *slog.Logger
 }
 
 // worker is a started worker.
@@ -67,6 +69,9 @@ func newApp(ctx context.Context, cfg workerConfig, work bool) (*app.App, error) 
 	if cfg.Concurrency > 0 {
 		env = append(env, fmt.Sprintf("POSTCALL_LLM_CONCURRENCY=%d", cfg.Concurrency),
 			fmt.Sprintf("POSTCALL_DELIVERY_CONCURRENCY=%d", cfg.Concurrency))
+	}
+	if cfg.BatchPoll > 0 {
+		env = append(env, "POSTCALL_BATCH_POLL_INTERVAL="+cfg.BatchPoll.String())
 	}
 	c, err := config.Load(env)
 	if err != nil {

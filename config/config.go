@@ -42,6 +42,10 @@ const (
 	// accepted: a flex request must not wait for capacity longer than an
 	// hour before it is sent at the default tier.
 	MaxFlexFallbackAfter = time.Hour
+	// MaxBatchPollInterval is the longest POSTCALL_BATCH_POLL_INTERVAL
+	// accepted: a batch's results must not wait more than an hour once
+	// ready.
+	MaxBatchPollInterval = time.Hour
 )
 
 // Config is postcall's whole configuration.
@@ -164,6 +168,10 @@ type LLM struct {
 	// provider has no flex capacity, before it is sent at the default tier;
 	// 0 falls back at the first such answer. Default 5m, at most 1h.
 	FlexFallbackAfter time.Duration
+	// BatchPollInterval is POSTCALL_BATCH_POLL_INTERVAL: how often a batch
+	// sent through OpenAI's Batch API (reanalyze --batch) is polled. Default
+	// 1m, from 1s to 1h.
+	BatchPollInterval time.Duration
 }
 
 // Configured reports whether a real endpoint is configured: a key, or a base
@@ -215,6 +223,8 @@ func Load(environ []string) (*Config, error) {
 			Demo:        r.flag("POSTCALL_DEMO_MODEL"),
 			FlexFallbackAfter: r.durationUpTo("POSTCALL_FLEX_FALLBACK_AFTER", analysis.DefaultFlexFallbackAfter,
 				MaxFlexFallbackAfter, "5m"),
+			BatchPollInterval: r.durationBetween("POSTCALL_BATCH_POLL_INTERVAL", jobs.DefaultBatchPollInterval,
+				time.Second, MaxBatchPollInterval, "1m"),
 		},
 		S3: S3{
 			Bucket:          r.str("S3_BUCKET", ""),
@@ -374,6 +384,21 @@ func (r *reader) flag(name string) bool {
 		r.fail(name, "%q must be 1 or 0", r.env[name])
 		return false
 	}
+}
+
+// durationBetween reads a duration from least to most; example is one to
+// suggest.
+func (r *reader) durationBetween(name string, def, least, most time.Duration, example string) time.Duration {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < least || d > most {
+		r.fail(name, "%q must be a duration from %s to %s, such as %s", v, least, most, example)
+		return def
+	}
+	return d
 }
 
 func (r *reader) duration(name string, def time.Duration) time.Duration {

@@ -62,6 +62,12 @@ type ClientConfig struct {
 	// requests; this only keeps enough jobs in flight to use it. Default
 	// DefaultRunConcurrency.
 	RunConcurrency int
+	// Batches sends runs through the Batch API. Nil: batch jobs are not
+	// worked.
+	Batches *pipeline.Batches
+	// BatchPollInterval is how often a submitted batch is polled. Default
+	// DefaultBatchPollInterval.
+	BatchPollInterval time.Duration
 	// DeliveryConcurrency is how many CRM deliveries run at once in this
 	// process. Default DefaultDeliveryConcurrency.
 	DeliveryConcurrency int
@@ -132,6 +138,9 @@ func NewClient(cfg ClientConfig) (*river.Client[pgx.Tx], error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &RunWorker[AnalysisArgs]{DB: cfg.Pool, Pipeline: cfg.Pipeline, RunTimeout: t.run})
 	river.AddWorker(workers, &RunWorker[QCArgs]{DB: cfg.Pool, Pipeline: cfg.Pipeline, RunTimeout: t.run})
+	if cfg.Batches != nil {
+		river.AddWorker(workers, &BatchWorker{Batches: cfg.Batches, PollInterval: cfg.BatchPollInterval, StepTimeout: t.run})
+	}
 	if cfg.Pipeline.Deliveries != nil {
 		river.AddWorker(workers, &DeliverWorker{DB: cfg.Pool, Deliveries: cfg.Pipeline.Deliveries})
 	}

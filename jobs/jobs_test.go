@@ -477,7 +477,7 @@ func TestBulkReanalysisResumesAfterItsCursor(t *testing.T) {
 	_, err := b.pool.Exec(ctx, `UPDATE calls SET deleted_at = now() WHERE id = $1`, ids[0])
 	require.NoError(t, err)
 
-	bulk, resumed, err := store.OpenBulk(ctx, b.pool, "sales", nil, nil, "qc")
+	bulk, resumed, err := store.OpenBulk(ctx, b.pool, "sales", nil, nil, "qc", false)
 	require.NoError(t, err)
 	require.False(t, resumed)
 	require.Equal(t, 11, bulk.Total)
@@ -490,7 +490,7 @@ func TestBulkReanalysisResumesAfterItsCursor(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	again, resumed, err := store.OpenBulk(ctx, b.pool, "sales", nil, nil, "qc")
+	again, resumed, err := store.OpenBulk(ctx, b.pool, "sales", nil, nil, "qc", false)
 	require.NoError(t, err)
 	require.True(t, resumed)
 	require.Equal(t, bulk.ID, again.ID)

@@ -54,14 +54,14 @@ func (q *Queue) EnqueueRecordingDeletions(ctx context.Context, tx pgx.Tx, batche
 	return nil
 }
 
-// insertJobs inserts j's runs (AnalysisArgs, QCArgs at j.RunPriority) and
-// deliveries (DeliverArgs) in tx, in one statement.
+// insertJobs inserts j's runs (AnalysisArgs, QCArgs at j.RunPriority),
+// deliveries (DeliverArgs) and batches (BatchArgs) in tx, in one statement.
 func insertJobs(ctx context.Context, client *river.Client[pgx.Tx], tx pgx.Tx, j pipeline.Jobs) error {
 	if j.Empty() {
 		return nil
 	}
 	priority := int(cmp.Or(j.RunPriority, pipeline.PriorityIngest))
-	params := make([]river.InsertManyParams, 0, len(j.Runs)+len(j.Deliveries))
+	params := make([]river.InsertManyParams, 0, len(j.Runs)+len(j.Deliveries)+len(j.Batches))
 	for _, r := range j.Runs {
 		var args river.JobArgs
 		switch r.Kind {
@@ -77,8 +77,11 @@ func insertJobs(ctx context.Context, client *river.Client[pgx.Tx], tx pgx.Tx, j 
 	for _, id := range j.Deliveries {
 		params = append(params, river.InsertManyParams{Args: DeliverArgs{DeliveryID: id}})
 	}
+	for _, id := range j.Batches {
+		params = append(params, river.InsertManyParams{Args: BatchArgs{BatchID: id}})
+	}
 	if _, err := client.InsertManyTx(ctx, tx, params); err != nil {
-		return fmt.Errorf("enqueue %d runs and %d deliveries: %w", len(j.Runs), len(j.Deliveries), err)
+		return fmt.Errorf("enqueue %d runs, %d deliveries and %d batches: %w", len(j.Runs), len(j.Deliveries), len(j.Batches), err)
 	}
 	return nil
 }

@@ -29,11 +29,14 @@ type BulkRequest struct {
 	KindName string
 	// Kinds are the runs made for each call.
 	Kinds Kinds
+	// Batch sends the runs through the Batch API (RunBatchBulk) instead of
+	// live requests; a bulk run with Batch and one without are distinct.
+	Batch bool
 	// RPM is the LLM's requests per minute: calls are enqueued no faster
-	// than it allows. Required.
+	// than it allows. Required without Batch.
 	RPM int
 	// Concurrency is the LLM's concurrency cap: at most 2 x Concurrency runs
-	// are outstanding at once. Required.
+	// are outstanding at once. Required without Batch.
 	Concurrency int
 }
 
@@ -43,7 +46,7 @@ func (s *Calls) OpenBulk(ctx context.Context, req BulkRequest) (b *store.Bulk, r
 	if _, _, err := store.CurrentPlan(ctx, s.DB, req.AgentID); err != nil {
 		return nil, false, err
 	}
-	return store.OpenBulk(ctx, s.DB, req.AgentID, req.Since, req.Until, req.KindName)
+	return store.OpenBulk(ctx, s.DB, req.AgentID, req.Since, req.Until, req.KindName, req.Batch)
 }
 
 // RunBulk enqueues the reanalysis of each remaining call of b. It is
@@ -66,32 +69,43 @@ func (s *Calls) RunBulk(ctx context.Context, b *store.Bulk, req BulkRequest, pro
 	perMinute := max(req.RPM/requestsPerCall, 1)
 	pace := rate.NewLimiter(rate.Limit(float64(perMinute)/60), min(perMinute, req.Concurrency))
 	window := 2 * req.Concurrency
-	for {
-		ids, err := store.BulkNext(ctx, s.DB, b, bulkChunk)
+	err := s.forEachBulkCall(ctx, b, func(id uuid.UUID) error {
+		finished, err := s.waitForWindow(ctx, b.ID, window)
 		if err != nil {
 			return err
 		}
-		if len(ids) == 0 {
-			break
+		if err := pace.Wait(ctx); err != nil {
+			return err
+		}
+		if _, err := s.ReanalyzeBulkStep(ctx, b, id, req.Kinds); err != nil {
+			return err
+		}
+		if progress != nil {
+			// The step finishes no run: the count read before it holds.
+			progress(b.Enqueued+b.Skipped, finished)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return store.FinishBulk(ctx, s.DB, b)
+}
+
+// forEachBulkCall calls fn with each call after the bulk's cursor, in id
+// order, reading them a chunk at a time; fn moves the cursor.
+func (s *Calls) forEachBulkCall(ctx context.Context, b *store.Bulk, fn func(uuid.UUID) error) error {
+	for {
+		ids, err := store.BulkNext(ctx, s.DB, b, bulkChunk)
+		if err != nil || len(ids) == 0 {
+			return err
 		}
 		for _, id := range ids {
-			finished, err := s.waitForWindow(ctx, b.ID, window)
-			if err != nil {
+			if err := fn(id); err != nil {
 				return err
-			}
-			if err := pace.Wait(ctx); err != nil {
-				return err
-			}
-			if _, err := s.ReanalyzeBulkStep(ctx, b, id, req.Kinds); err != nil {
-				return err
-			}
-			if progress != nil {
-				// The step finishes no run: the count read before it holds.
-				progress(b.Enqueued+b.Skipped, finished)
 			}
 		}
 	}
-	return store.FinishBulk(ctx, s.DB, b)
 }
 
 // BulkProgress counts the finished and the pending runs of a bulk run.

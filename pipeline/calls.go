@@ -125,32 +125,42 @@ func (s *Calls) Reanalyze(ctx context.Context, ref string, kinds Kinds) (*Ingest
 }
 
 func (s *Calls) reanalyze(ctx context.Context, tx pgx.Tx, id uuid.UUID, kinds Kinds, priority Priority) (*IngestResult, error) {
-	c, err := store.LockCall(ctx, tx, id)
+	res, started, err := s.startReanalysis(ctx, tx, id, kinds)
 	if err != nil {
 		return nil, err
+	}
+	return res, s.enqueue(ctx, tx, started.Jobs(priority))
+}
+
+// startReanalysis creates the call's runs for its agent's current plan in
+// tx (or gives it an auto disposition) and returns what the caller must
+// enqueue (Started.Jobs) without enqueuing it.
+func (s *Calls) startReanalysis(ctx context.Context, tx pgx.Tx, id uuid.UUID, kinds Kinds) (*IngestResult, *Started, error) {
+	c, err := store.LockCall(ctx, tx, id)
+	if err != nil {
+		return nil, nil, err
 	}
 	switch {
 	case c.IsPurged:
-		return nil, fmt.Errorf("call %s was purged: its transcript is gone: %w", c.Record.CallID, ErrNotReanalyzable)
+		return nil, nil, fmt.Errorf("call %s was purged: its transcript is gone: %w", c.Record.CallID, ErrNotReanalyzable)
 	case c.DeletedAt != nil:
-		return nil, fmt.Errorf("call %s is deleted (restore it first): %w", c.Record.CallID, ErrNotReanalyzable)
+		return nil, nil, fmt.Errorf("call %s is deleted (restore it first): %w", c.Record.CallID, ErrNotReanalyzable)
 	}
 	plan, version, err := s.Pipeline.CurrentPlan(ctx, tx, c.Record.AgentID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if kinds.Analysis && !kinds.QC && plan.Analysis == nil {
-		return nil, fmt.Errorf("agent %s has no analysis prompt: %w", plan.ID, ErrNotReanalyzable)
+		return nil, nil, fmt.Errorf("agent %s has no analysis prompt: %w", plan.ID, ErrNotReanalyzable)
 	}
 	if kinds.QC && !kinds.Analysis && plan.QC == nil {
-		return nil, fmt.Errorf("agent %s has no QC prompt: %w", plan.ID, ErrNotReanalyzable)
+		return nil, nil, fmt.Errorf("agent %s has no QC prompt: %w", plan.ID, ErrNotReanalyzable)
 	}
 	started, err := s.Pipeline.Start(ctx, tx, c, plan, version, store.TriggerReanalyze, kinds)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	res := &IngestResult{ID: c.ID, Auto: started.Auto, Runs: started.Runs}
-	return res, s.enqueue(ctx, tx, started.Jobs(priority))
+	return &IngestResult{ID: c.ID, Auto: started.Auto, Runs: started.Runs}, started, nil
 }
 
 // Redeliver replays the call's deliveries (only the named integration's

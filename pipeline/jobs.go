@@ -18,10 +18,13 @@ type Jobs struct {
 	RunPriority Priority
 	// Deliveries are the ids of deliveries to attempt.
 	Deliveries []string
+	// Batches are the ids of Batch API batches (llm_batches) to submit and
+	// poll until their runs have finished.
+	Batches []int64
 }
 
 // Empty reports whether there is nothing to enqueue.
-func (j Jobs) Empty() bool { return len(j.Runs) == 0 && len(j.Deliveries) == 0 }
+func (j Jobs) Empty() bool { return len(j.Runs) == 0 && len(j.Deliveries) == 0 && len(j.Batches) == 0 }
 
 // RunRef names a created run.
 type RunRef struct {

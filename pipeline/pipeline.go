@@ -205,10 +205,20 @@ func (p *Service) Execute(ctx context.Context, db store.DBTX, runID int64) (*Exe
 		return nil, ErrNoModel
 	}
 
-	in := InputFromRecord(&c.Record)
-	if !plansOwnBudget(plan, run.Kind) {
-		if in.History, err = p.histories.get(ctx, db, run.AgentID, run.PlanVersion, run.Kind); err != nil {
+	in, err := p.input(ctx, db, run, c, plan)
+	if err != nil {
+		return nil, err
+	}
+	// A run of a batch reanalysis starts from the Batch API's answer to its
+	// first request; the rest of the run (a full-budget retry, a repair,
+	// validation, storing) is a live run's.
+	var batch *store.BatchAnswer
+	if run.Trigger == store.TriggerReanalyze {
+		if batch, err = store.GetBatchAnswer(ctx, db, run.ID); err != nil {
 			return nil, err
+		}
+		if batch != nil {
+			in.Answered = &batch.Answered
 		}
 	}
 	start := time.Now()
@@ -242,6 +252,10 @@ func (p *Service) Execute(ctx context.Context, db store.DBTX, runID int64) (*Exe
 	default:
 		return nil, fmt.Errorf("run %d: unknown kind %q", run.ID, run.Kind)
 	}
+	if batch != nil && batch.Recorded && len(requests) > 0 {
+		// An earlier attempt recorded the batch request: it was paid once.
+		requests = requests[1:]
+	}
 	if runErr == nil {
 		// Money spent, and what it bought, is recorded whatever happens next.
 		res, err := p.recordAnswer(ctx, db, run, p.storeRequests(requests), &store.RunResult{
@@ -267,6 +281,36 @@ func (p *Service) Execute(ctx context.Context, db store.DBTX, runID int64) (*Exe
 	return &Executed{run: run, result: &store.RunResult{
 		Status: store.RunFailed, Model: model, Demo: p.Demo, Error: runErr.Error(), Latency: time.Since(start),
 	}}, nil
+}
+
+// input is the per-call content of the run's requests, with what its plan
+// version's answers took when the output budget is sized from them.
+func (p *Service) input(ctx context.Context, db store.DBTX, run *store.Run, c *store.Call, plan *agent.Plan) (analysis.Input, error) {
+	in := InputFromRecord(&c.Record)
+	if !plansOwnBudget(plan, run.Kind) {
+		var err error
+		if in.History, err = p.histories.get(ctx, db, run.AgentID, run.PlanVersion, run.Kind); err != nil {
+			return in, err
+		}
+	}
+	return in, nil
+}
+
+// firstRequest is the request the run starts with, as Execute would send
+// it: a line of a batch's input file.
+func (p *Service) firstRequest(ctx context.Context, db store.DBTX, run *store.Run, c *store.Call) (analysis.Request, error) {
+	if p.Analyzer == nil {
+		return analysis.Request{}, ErrNoModel
+	}
+	plan, err := p.PlanVersion(ctx, db, run.AgentID, run.PlanVersion)
+	if err != nil {
+		return analysis.Request{}, err
+	}
+	in, err := p.input(ctx, db, run, c, plan)
+	if err != nil {
+		return analysis.Request{}, err
+	}
+	return p.Analyzer.FirstRequest(plan, run.PlanVersion, run.Kind, in)
 }
 
 // Store stores an executed run's result in tx and finalizes the call if

@@ -13,11 +13,13 @@ import (
 // Bulk is one bulk reanalysis: every live call of an agent in a time range,
 // enqueued in id order so that an interrupted run resumes after its cursor.
 type Bulk struct {
-	ID       int64
-	AgentID  string
-	Since    *time.Time
-	Until    *time.Time
-	Kinds    string
+	ID      int64
+	AgentID string
+	Since   *time.Time
+	Until   *time.Time
+	Kinds   string
+	// Batch says its runs go through the Batch API.
+	Batch    bool
 	CursorID *uuid.UUID
 	Enqueued int
 	Skipped  int
@@ -26,13 +28,13 @@ type Bulk struct {
 
 // OpenBulk resumes the unfinished bulk run with the same parameters, or
 // starts a new one counting its calls. It reports whether it resumed.
-func OpenBulk(ctx context.Context, db DBTX, agentID string, since, until *time.Time, kinds string) (*Bulk, bool, error) {
-	b := &Bulk{AgentID: agentID, Since: since, Until: until, Kinds: kinds}
+func OpenBulk(ctx context.Context, db DBTX, agentID string, since, until *time.Time, kinds string, batch bool) (*Bulk, bool, error) {
+	b := &Bulk{AgentID: agentID, Since: since, Until: until, Kinds: kinds, Batch: batch}
 	err := db.QueryRow(ctx, `
 		SELECT id, cursor_id, enqueued, skipped, total FROM bulk_reanalyses
 		WHERE agent_id = $1 AND since IS NOT DISTINCT FROM $2 AND until IS NOT DISTINCT FROM $3 AND kinds = $4
-		  AND finished_at IS NULL
-		ORDER BY id DESC LIMIT 1`, agentID, since, until, kinds).Scan(&b.ID, &b.CursorID, &b.Enqueued, &b.Skipped, &b.Total)
+		  AND batch = $5 AND finished_at IS NULL
+		ORDER BY id DESC LIMIT 1`, agentID, since, until, kinds, batch).Scan(&b.ID, &b.CursorID, &b.Enqueued, &b.Skipped, &b.Total)
 	if err == nil {
 		return b, true, nil
 	}
@@ -43,9 +45,9 @@ func OpenBulk(ctx context.Context, db DBTX, agentID string, since, until *time.T
 		WITH n AS (SELECT count(*) AS total FROM calls
 		           WHERE agent_id = $1 AND NOT is_purged AND deleted_at IS NULL
 		             AND ($2::timestamptz IS NULL OR ended_at >= $2) AND ($3::timestamptz IS NULL OR ended_at < $3))
-		INSERT INTO bulk_reanalyses (agent_id, since, until, kinds, total)
-		SELECT $1, $2, $3, $4, n.total FROM n
-		RETURNING id, total`, agentID, since, until, kinds).Scan(&b.ID, &b.Total)
+		INSERT INTO bulk_reanalyses (agent_id, since, until, kinds, batch, total)
+		SELECT $1, $2, $3, $4, $5, n.total FROM n
+		RETURNING id, total`, agentID, since, until, kinds, batch).Scan(&b.ID, &b.Total)
 	if err != nil {
 		return nil, false, fmt.Errorf("start bulk reanalysis of %s: %w", agentID, err)
 	}

@@ -1,5 +1,5 @@
-// Package openaitest is a fake OpenAI Chat Completions server for tests and
-// benchmarks. It speaks the real wire format over real HTTP (httptest),
+// Package openaitest is a fake OpenAI Chat Completions and Batch API server
+// for tests and benchmarks. It speaks the real wire format over real HTTP (httptest),
 // checks the bearer token, records every request and answers from a script
 // of Responders or a default one. By default it answers with valid output
 // generated from the request's JSON schema.
@@ -11,7 +11,9 @@
 //	req := srv.Requests()[0]
 //
 // With WithCacheEmulation the server applies OpenAI's prompt caching rule
-// to the usage it reports, so that cache-hit rates can be measured.
+// to the usage it reports, so that cache-hit rates can be measured. The
+// Batch API (files and batches) is emulated too; ScriptBatches says how
+// batches end.
 package openaitest
 
 import (
@@ -52,6 +54,13 @@ type Server struct {
 	cache    *cacheEmulator // nil = off
 	limits   *rateLimiter   // nil = off
 	nextID   int
+
+	// The Batch API (batch.go).
+	files        map[string]*fakeFile
+	batches      map[string]*fakeBatch
+	batchOrder   []string
+	batchScripts []BatchScript
+	holdBatches  bool
 }
 
 // Option configures a Server.
@@ -77,7 +86,7 @@ func WithCacheEmulation() Option { return func(s *Server) { s.cache = newCacheEm
 // NewServer starts a server and closes it when the test ends.
 func NewServer(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	s := &Server{APIKey: DefaultAPIKey, fallback: Valid()}
+	s := &Server{APIKey: DefaultAPIKey, fallback: Valid(), files: map[string]*fakeFile{}, batches: map[string]*fakeBatch{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -161,6 +170,9 @@ type Request struct {
 	// Status is the HTTP status the server answered with; 0 while the
 	// answer is pending or when the client went away first.
 	Status int `json:"-"`
+	// Batch is the id of the batch whose input file held the request;
+	// empty for a live request.
+	Batch string `json:"-"`
 }
 
 // Schema is the request's JSON schema, or nil.
@@ -345,6 +357,9 @@ func errorReply(status int, errType, code, message string) Reply {
 
 // serve handles one HTTP request.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if s.serveBatchAPI(w, r) {
+		return
+	}
 	if r.Method != http.MethodPost || r.URL.Path != "/v1/chat/completions" {
 		writeReply(w, errorReply(http.StatusNotFound, "invalid_request_error", "unknown_url", "Unknown request URL: "+r.Method+" "+r.URL.Path))
 		return
@@ -391,7 +406,7 @@ func (s *Server) reply(ctx context.Context, req *Request, decodeErr error, respo
 			rep = errorReply(http.StatusBadRequest, "invalid_request_error", "invalid_request", problem)
 			break
 		}
-		if s.limits != nil {
+		if s.limits != nil && req.Batch == "" { // batches have limits of their own
 			limited, header := s.limits.admit(req)
 			if limited != nil {
 				rep = *limited

@@ -16,7 +16,7 @@ import (
 // runReanalyze enqueues fresh runs with the agent's current plan; with
 // --wait it blocks until they are done and prints the result.
 func runReanalyze(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "reanalyze", "reanalyze CALL... | --agent ID [--since T] [--until T] [--estimate]  [--kind analysis|qc|all] [--wait]")
+	fs := newFlagSet(e, "reanalyze", "reanalyze CALL... | --agent ID [--since T] [--until T] [--estimate | --batch]  [--kind analysis|qc|all] [--wait]")
 	kind := fs.String("kind", "all", "what to run again: analysis, qc or all")
 	wait := fs.Bool("wait", false, "wait until the runs are done and print the result")
 	timeout := fs.Duration("timeout", 15*time.Minute, "with --wait on single calls, how long to wait")
@@ -24,6 +24,7 @@ func runReanalyze(ctx context.Context, e *env, args []string) error {
 	sinceFlag := fs.String("since", "", "with --agent: calls that ended at or after this RFC 3339 time")
 	untilFlag := fs.String("until", "", "with --agent: calls that ended before this RFC 3339 time")
 	estimate := fs.Bool("estimate", false, "with --agent: print the calls, requests, tokens and US dollars it would take, live and by batch, and send nothing")
+	batch := fs.Bool("batch", false, "with --agent: send the runs through OpenAI's Batch API (cheaper, answered within 24h)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -39,6 +40,10 @@ func runReanalyze(ctx context.Context, e *env, args []string) error {
 		return usageErr("reanalyze: --estimate goes with --agent")
 	case *estimate && *wait:
 		return usageErr("reanalyze: --estimate sends nothing, so there is nothing to --wait for")
+	case *agentID == "" && *batch:
+		return usageErr("reanalyze: --batch goes with --agent")
+	case *estimate && *batch:
+		return usageErr("reanalyze: --estimate sends nothing; leave out --batch (it prints the batch price too)")
 	case !utf8.ValidString(*agentID):
 		return usageErr("reanalyze: --agent is not valid UTF-8 text")
 	}
@@ -67,9 +72,12 @@ func runReanalyze(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		req := pipeline.BulkRequest{AgentID: *agentID, Since: since, Until: until, KindName: *kind, Kinds: kinds}
+		req := pipeline.BulkRequest{AgentID: *agentID, Since: since, Until: until, KindName: *kind, Kinds: kinds, Batch: *batch}
 		if *estimate {
 			return printEstimate(ctx, e, a, req)
+		}
+		if *batch {
+			return reanalyzeBatch(ctx, e, a, req, *wait)
 		}
 		return reanalyzeBulk(ctx, e, a, req, *wait)
 	}

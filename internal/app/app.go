@@ -54,6 +54,10 @@ type Options struct {
 	// benchmark's fake). Default nil: the configured endpoint, else the demo
 	// model when asked for, else none (runs wait for an endpoint).
 	Model analysis.Model
+	// BatchAPI replaces the Batch API the configuration selects. Default
+	// nil: the configured OpenAI endpoint's, else none (batches wait for
+	// an endpoint).
+	BatchAPI analysis.BatchAPI
 	// Registry registers the worker's metrics (with Work). Default nil: a
 	// new registry.
 	Registry *prometheus.Registry
@@ -80,6 +84,8 @@ type App struct {
 	Calls    *pipeline.Calls
 	// Access is tokens, roles and console sessions.
 	Access *access.Service
+	// Batches sends bulk reanalyses through the Batch API.
+	Batches *pipeline.Batches
 	// Retention runs the purge, the hard delete, erasures and holds.
 	Retention *retention.Service
 	// Recordings is nil when no S3_BUCKET is configured; Links when no
@@ -172,9 +178,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 			return nil, err
 		}
 	}
-	if a.Pipeline, err = a.newPipeline(opts); err != nil {
+	var batchAPI analysis.BatchAPI
+	if a.Pipeline, batchAPI, err = a.newPipeline(opts); err != nil {
 		return nil, err
 	}
+	a.Batches = &pipeline.Batches{DB: a.Pool, Pipeline: a.Pipeline, API: batchAPI, Queue: a.Queue, Logger: a.Log}
 	a.Calls = &pipeline.Calls{
 		DB: a.Pool, Pipeline: a.Pipeline, Retention: a.Retention, Queue: a.Queue, Recordings: a.Recordings,
 	}
@@ -189,6 +197,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *App, err err
 			Pool:                a.Pool,
 			Pipeline:            a.Pipeline,
 			Retention:           a.Retention,
+			Batches:             a.Batches,
+			BatchPollInterval:   cfg.LLM.BatchPollInterval,
 			PurgeSchedule:       cfg.PurgeSchedule,
 			RetentionSchedule:   cfg.RetentionSchedule,
 			RunConcurrency:      cfg.LLM.Concurrency,
@@ -243,8 +253,9 @@ func openPool(ctx context.Context, cfg *config.Config) (*pgxpool.Pool, error) {
 
 // newPipeline chooses the model: Options.Model, else the configured
 // endpoint, else the demo model when asked for, else none (runs wait for an
-// endpoint).
-func (a *App) newPipeline(opts Options) (*pipeline.Service, error) {
+// endpoint); and the Batch API: Options.BatchAPI, else the configured
+// endpoint's, else none.
+func (a *App) newPipeline(opts Options) (*pipeline.Service, analysis.BatchAPI, error) {
 	cfg := a.Config
 	p := &pipeline.Service{Logger: a.Log, Prices: cfg.Prices, Deliveries: &pipeline.Deliveries{
 		Deliverer:    crm.NewDeliverer(cfg.AllowPrivateTargets),
@@ -277,14 +288,17 @@ func (a *App) newPipeline(opts Options) (*pipeline.Service, error) {
 			FlexFallbackAfter: flexFallbackAfter(cfg.LLM.FlexFallbackAfter),
 		})
 		if err != nil {
-			return nil, fmt.Errorf("LLM client: %w", err)
+			return nil, nil, fmt.Errorf("LLM client: %w", err)
 		}
 		p.Analyzer = &analysis.Analyzer{Model: model, DefaultModel: cfg.LLM.Model}
+		if opts.BatchAPI == nil {
+			opts.BatchAPI = model
+		}
 	case cfg.LLM.Demo:
 		p.Analyzer = &analysis.Analyzer{Model: analysis.Demo{}, DefaultModel: cfg.LLM.Model}
 		p.Demo = true
 	}
-	return p, nil
+	return p, opts.BatchAPI, nil
 }
 
 // Handler is the worker's HTTP handler: the API (/v1, /metrics, health,
