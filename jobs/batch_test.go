@@ -21,6 +21,7 @@ import (
 	"github.com/postcall/postcall/internal/app"
 	"github.com/postcall/postcall/internal/dbtest"
 	"github.com/postcall/postcall/pipeline"
+	"github.com/postcall/postcall/pricing"
 	"github.com/postcall/postcall/store"
 )
 
@@ -154,6 +155,33 @@ func (b *batchBundle) tiers(t *testing.T, bulk *store.Bulk) map[int64][]string {
 	return out
 }
 
+// requireBatchPrices checks that every request of the bulk's runs that was
+// answered through the Batch API is priced at the model's batch rates.
+func (b *batchBundle) requireBatchPrices(t *testing.T, bulk *store.Bulk) {
+	t.Helper()
+	rows, err := b.pool.Query(context.Background(), `
+		SELECT q.model, q.prompt_tokens, q.cached_read_tokens, q.completion_tokens, q.cost_usd::float8
+		FROM analysis_runs r JOIN llm_requests q ON q.run_id = r.id
+		WHERE r.bulk_id = $1 AND q.service_tier = 'batch'`, bulk.ID)
+	require.NoError(t, err)
+	n := 0
+	for rows.Next() {
+		var model string
+		var u analysis.Usage
+		var cost *float64
+		require.NoError(t, rows.Scan(&model, &u.Prompt, &u.CachedRead, &u.Completion, &cost))
+		want, ok := pricing.Default().Cost(model, pricing.TierBatch, u)
+		require.True(t, ok, "model %s has a batch price", model)
+		standard, _ := pricing.Default().Cost(model, "default", u)
+		require.NotNil(t, cost, "a batch request is priced")
+		require.InDelta(t, want, *cost, 1e-12)
+		require.Less(t, *cost, standard, "the batch price is below the live one")
+		n++
+	}
+	require.NoError(t, rows.Err())
+	require.NotZero(t, n)
+}
+
 // TestBatchReanalysisStoresResultsLikeLiveRuns: every run's answer comes
 // from the batch, is stored as a live one is (the document shows it, the
 // call is finalized, deliveries go out), its request is recorded at the
@@ -192,6 +220,7 @@ func TestBatchReanalysisStoresResultsLikeLiveRuns(t *testing.T) {
 	for run, reqs := range b.tiers(t, bulk) {
 		require.Equal(t, []string{"initial/batch"}, reqs, "run %d", run)
 	}
+	b.requireBatchPrices(t, bulk)
 	for _, id := range ids {
 		c := b.waitDone(t, id)
 		doc, err := calldoc.Build(ctx, b.pool, c, calldoc.Options{})
