@@ -164,6 +164,30 @@ func TestBrowser(t *testing.T) {
 		screenshot(t, ctx, "console-call.png")
 	})
 
+	t.Run("evidence: quotes beside values, linked to their turns; cost", func(t *testing.T) {
+		// After the list subtest, which counts setup's calls.
+		b.ingestEvidenceCall(t)
+		navigate(t, ctx, chromedp.Navigate(b.url+"/calls/evid-1"))
+		summary := text(t, ctx, "#field-summary")
+		require.Contains(t, summary, "Demo on Tuesday")
+		require.Contains(t, summary, "verified")
+		require.NotContains(t, summary, "unverified")
+		require.Contains(t, summary, "“Can we book a demo next Tuesday?”")
+		outcome := text(t, ctx, "#field-outcome")
+		require.Contains(t, outcome, "withheld: agreed")
+		require.Contains(t, outcome, "unverified")
+		require.Contains(t, text(t, ctx, "ul.qc"), "unverified")
+		require.Equal(t, evidenceCost, text(t, ctx, "#cost"))
+		require.Contains(t, text(t, ctx, "#run-history"), "$0.000151")
+		screenshot(t, ctx, "console-evidence.png")
+		// The quote's link goes to the turn it was found in.
+		do(t, ctx, chromedp.Click(chromedp.CSS(`#field-summary blockquote a`)))
+		require.Equal(t, "turn-1", eval[string](t, ctx, `document.querySelector("li.entry:target").id`))
+		require.Contains(t, text(t, ctx, "#turn-1"), "Can we book a demo next Tuesday?")
+		do(t, ctx, chromedp.Click(chromedp.CSS(`ul.qc a.quote`)))
+		require.Contains(t, eval[string](t, ctx, `document.querySelector("li.entry:target").textContent`), "Hi, this is Ava from ACME.")
+	})
+
 	t.Run("voicemail shows the right empties", func(t *testing.T) {
 		navigate(t, ctx, chromedp.Navigate(b.url+"/calls/vm-1"))
 		page := text(t, ctx, "main")
@@ -246,4 +270,14 @@ func TestBrowserViewer(t *testing.T) {
 	require.Nil(t, c.DeletedAt)
 	require.False(t, c.IsPurged)
 	screenshot(t, ctx, "console-viewer.png")
+
+	// Quotes are call data, shown to a viewer; the cost is not.
+	b.ingestEvidenceCall(t)
+	navigate(t, ctx, chromedp.Navigate(b.url+"/calls/evid-1"))
+	require.Contains(t, text(t, ctx, "#field-summary"), "“Can we book a demo next Tuesday?”")
+	require.Contains(t, text(t, ctx, "#field-outcome"), "withheld: agreed")
+	html := eval[string](t, ctx, `document.documentElement.outerHTML`)
+	require.NotContains(t, html, "$0.", "a viewer's page has no cost")
+	require.NotContains(t, html, "unpriced")
+	require.Equal(t, 0, eval[int](t, ctx, `document.querySelectorAll("#cost, td.cost").length`))
 }

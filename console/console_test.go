@@ -265,3 +265,61 @@ func TestSessionsEnd(t *testing.T) {
 	moved := &browser{t: t, base: srv.URL, client: env.client}
 	require.Equal(t, http.StatusSeeOther, moved.get("/calls").status)
 }
+
+// TestEvidenceAndCost checks the quotes of a call whose agent has
+// analysis.evidence and qc.evidence require, and that only an admin sees
+// what the call cost.
+func TestEvidenceAndCost(t *testing.T) {
+	b := setup(t)
+	b.ingestEvidenceCall(t)
+	admin := b.browser(t)
+	admin.signIn(b.admin)
+	p := admin.get("/calls/evid-1")
+	require.Equal(t, http.StatusOK, p.status)
+	// Transcript turns carry their index, the turn the evidence names.
+	require.Contains(t, p.body, `id="turn-0"`)
+	require.Contains(t, p.body, `id="turn-1"`)
+	require.NotContains(t, p.body, `id="turn-3"`)
+	field := func(name string) string {
+		t.Helper()
+		m := regexp.MustCompile(`(?s)<dd id="field-` + name + `">(.*?)</dd>`).FindStringSubmatch(p.body)
+		require.NotNil(t, m, "field %s", name)
+		return m[1]
+	}
+	summary := field("summary")
+	require.Contains(t, summary, "Demo on Tuesday")
+	require.Contains(t, summary, `<span class="badge ok">verified</span>`)
+	require.Contains(t, summary, `<a href="#turn-1">“Can we book a demo next Tuesday?”</a>`, "the quote links to the customer's turn")
+	outcome := field("outcome")
+	require.Contains(t, outcome, "withheld: agreed", "under require the unverified value is withheld, shown for review")
+	require.Contains(t, outcome, `<span class="badge amber">unverified</span>`)
+	require.Contains(t, outcome, "“I agree to buy it now”")
+	require.NotContains(t, outcome, "href", "a quote not found links nowhere")
+	require.NotContains(t, p.body, `id="disposition"`, "a withheld disposition field sets no disposition")
+
+	qc := regexp.MustCompile(`(?s)<ul class="qc">(.*?)</ul>`).FindStringSubmatch(p.body)
+	require.NotNil(t, qc)
+	require.Regexp(t, `(?s)<strong>greeting</strong>\s*<span class="badge ok">verified</span> <a class="evidence quote" href="#turn-0">Hi, this is Ava</a>`, qc[1])
+	require.Regexp(t, `(?s)<strong>close</strong>\s*<span class="badge amber">unverified</span> <span class="evidence">Thank you and have a lovely day</span>`, qc[1])
+
+	// Cost: the Tokens card and each run, for admins only.
+	require.Contains(t, p.body, `<dd id="cost" title="post-call analysis $0.000151 + QC $0.000151">`+evidenceCost+`</dd>`)
+	require.Equal(t, 2, strings.Count(p.body, `<td class="cost">$0.000151</td>`), "the analysis and the QC run")
+	rich := admin.get("/calls/rich-1")
+	require.Contains(t, rich.body, `<dd id="cost" title="post-call analysis unpriced + QC unpriced">unpriced</dd>`, "test-model has no price: no guess")
+
+	viewer := b.browser(t)
+	viewer.signIn(b.viewer)
+	v := viewer.get("/calls/evid-1")
+	require.Equal(t, http.StatusOK, v.status)
+	require.Contains(t, v.body, `<a href="#turn-1">“Can we book a demo next Tuesday?”</a>`, "a viewer sees the quotes")
+	require.Contains(t, v.body, "withheld: agreed")
+	for _, hidden := range []string{"$0.", `id="cost"`, `class="cost"`, "unpriced", `<th scope="col">Cost</th>`} {
+		require.NotContains(t, v.body, hidden, "a viewer gets no cost")
+	}
+	require.NotContains(t, viewer.get("/calls/rich-1").body, "unpriced")
+
+	// Without evidence nothing changes: no badge, no quote, no withheld.
+	require.NotContains(t, rich.body, "verified</span>")
+	require.NotContains(t, rich.body, `class="quote"`)
+}

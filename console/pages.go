@@ -37,6 +37,7 @@ func (s *Server) page(r *http.Request, title string) page {
 
 var funcs = template.FuncMap{
 	"duration": duration,
+	"usd":      usd,
 	"time":     fmtTime,
 	"ptr":      func(t time.Time) *time.Time { return &t },
 	"deref": func(s *string) string {

@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -41,6 +42,21 @@ const (
       - {id: greeting, description: "Introduced itself"}
       - {id: consent, description: "Asked to record", fatal: true}
 - id: support
+- id: verify
+  analysis:
+    prompt: "You review sales calls."
+    evidence: require
+    fields:
+      - {name: summary, type: string}
+      - {name: outcome, type: enum, values: [agreed, declined]}
+    summary_field: summary
+    disposition_field: outcome
+  qc:
+    prompt: "Judge the agent."
+    evidence: require
+    checklist:
+      - {id: greeting, description: "Introduced itself"}
+      - {id: close, description: "Closed politely"}
 `
 )
 
@@ -62,19 +78,34 @@ const richCall = `{"call_id":"rich-1","agent_id":"sales","direction":"outbound",
 "transfer":{"status":"failed","target":"+15550108888","reason":"busy"},
 "events":[{"type":"call.started","t_ms":0},{"type":"call.ended","t_ms":135000}]}`
 
+// evidenceCall is for the verify agent (analysis.evidence and qc.evidence
+// require): evidenceModel quotes its transcript for summary and greeting
+// and quotes nothing said for outcome and close. setup does not ingest it
+// (the list tests count the calls); ingestEvidenceCall does.
+const evidenceCall = `{"call_id":"evid-1","agent_id":"verify","direction":"outbound","customer_name":"Eve Evidence",
+"phone_number":"+15550100007","ended_at":"2026-11-20T14:00:00Z","duration":60,"status":"completed",
+"ended_reason":"customer-ended-call","disconnected_by":"customer",
+"transcript":[{"role":"agent","text":"Hi, this is Ava from ACME.","t_ms":0},
+{"role":"user","text":"Can we book a demo next Tuesday?","t_ms":4000},
+{"role":"agent","text":"Booked for Tuesday.","t_ms":9000}]}`
+
 // voicemailCall reached a voicemail: an auto disposition, nothing to show.
 const voicemailCall = `{"call_id":"vm-1","agent_id":"sales","direction":"outbound","phone_number":"+15550100002",
 "ended_at":"2026-11-20T15:10:00Z","duration":31,"ended_reason":"voicemail","disconnected_by":"voicemail"}`
 
 // changingModel answers analysis and QC, differently on each request of a
 // kind, so that a re-run has something to show in the diff; it reports
-// cached prompt tokens so that the Post-call cache card appears.
+// cached prompt tokens so that the Post-call cache card appears. A schema
+// asking for quotes (the verify agent) gets evidenceAnswer instead.
 type changingModel struct {
 	mu sync.Mutex
 	n  map[string]int
 }
 
 func (m *changingModel) Complete(ctx context.Context, req analysis.Request) (*analysis.Response, error) {
+	if bytes.Contains(req.Schema.Definition, []byte(`"quote"`)) {
+		return evidenceAnswer(req.Schema.Name)
+	}
 	m.mu.Lock()
 	if m.n == nil {
 		m.n = map[string]int{}
@@ -100,6 +131,26 @@ func (m *changingModel) Complete(ctx context.Context, req analysis.Request) (*an
 	return &analysis.Response{Content: string(body), Model: "test-model", FinishReason: "stop",
 		Usage: analysis.Usage{Prompt: 1200, Completion: 80, CachedRead: 1024}}, nil
 }
+
+// evidenceAnswer answers evidenceCall's agent, whose schema asks for
+// quotes: summary and greeting quote turn 1 and 0; outcome and close quote
+// what nobody said. It answers as gpt-4o-mini, a model with a built-in
+// price, so that the call has a cost (the rich call's test-model has none).
+func evidenceAnswer(kind string) (*analysis.Response, error) {
+	content := `{"summary": {"quote": "Can we book a demo next Tuesday?", "value": "Demo on Tuesday"},
+		"outcome": {"quote": "I agree to buy it now", "value": "agreed"}}`
+	if kind == "postcall_qc" {
+		content = `{"greeting": {"quote": "Hi, this is Ava", "passed": true},
+			"close": {"quote": "Thank you and have a lovely day", "passed": true}}`
+	}
+	return &analysis.Response{Content: content, Model: "gpt-4o-mini", FinishReason: "stop",
+		Usage: analysis.Usage{Prompt: 1200, Completion: 80, CachedRead: 1024}}, nil
+}
+
+// evidenceCost is what evidenceCall's two requests cost at gpt-4o-mini's
+// built-in price: 176 fresh, 1024 cached prompt and 80 completion tokens
+// each, ((176*0.15 + 1024*0.075 + 80*0.60) / 1e6) * 2, to the microdollar.
+const evidenceCost = "$0.000302"
 
 type testBundle struct {
 	app    *app.App
@@ -168,6 +219,17 @@ func setup(t *testing.T) *testBundle {
 	require.NoError(t, a.Calls.Erase(ctx, b.ids["purge-me"]))
 	require.NoError(t, a.Calls.SoftDelete(ctx, b.ids["deleted-1"]))
 	return b
+}
+
+// ingestEvidenceCall ingests evidenceCall and waits for its processing.
+func (b *testBundle) ingestEvidenceCall(t *testing.T) {
+	t.Helper()
+	rec, err := call.ParseRecord([]byte(evidenceCall))
+	require.NoError(t, err)
+	res, err := b.app.Calls.Ingest(context.Background(), rec)
+	require.NoError(t, err)
+	b.ids[rec.CallID] = res.ID.String()
+	b.waitDone(t, rec.CallID)
 }
 
 // waitDone waits until the call's post-call processing has finished.

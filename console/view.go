@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/postcall/postcall/agent"
+	"github.com/postcall/postcall/analysis"
 	"github.com/postcall/postcall/call"
 	"github.com/postcall/postcall/calldoc"
 	"github.com/postcall/postcall/retention"
@@ -52,7 +53,10 @@ type transferView struct {
 type timelineEntry struct {
 	// Kind is message, tool or search.
 	Kind, Role, Text, At string
-	tMs                  float64
+	// Anchor is a transcript turn's element id, turn-N with N its index in
+	// the transcript (what evidence's turn counts); empty for the others.
+	Anchor string
+	tMs    float64
 }
 
 type toolView struct{ Name, Status, Duration, Detail string }
@@ -73,11 +77,30 @@ type serviceErrorView struct {
 type fieldView struct {
 	Key, Value  string
 	Disposition bool
+	// Evidence is the value's quote; nil when the plan asks for none or
+	// the value is null.
+	Evidence *evidenceView
+}
+
+// evidenceView is a quote as postcall checked it against the transcript.
+type evidenceView struct {
+	Quote string
+	// Turn is the anchor of the turn the quote starts in (turn-N); empty
+	// when the quote was not found.
+	Turn     string
+	Verified bool
+	// Withheld is, under analysis.evidence require, the value kept out of
+	// the fields because its quote was not found; empty otherwise.
+	Withheld string
 }
 
 type qcItemView struct {
 	ID, Evidence  string
 	Passed, Fatal bool
+	// Checked is true when the plan's qc.evidence checked the quote;
+	// Verified and Turn (turn-N, empty when not found) say what it found.
+	Checked, Verified bool
+	Turn              string
 }
 
 // newCallView reads the document; plan (may be nil) marks fatal QC items.
@@ -85,8 +108,8 @@ func newCallView(doc *calldoc.Document, st *retention.CallStatus, plan *agent.Pl
 	v := &callView{Doc: doc, Retention: st, Purged: doc.IsPurged, Changes: doc.Changes()}
 	v.Running = !doc.Done
 	v.Transfer = readTransfer(doc.Extra("transfer"))
-	for _, t := range doc.Transcript {
-		e := timelineEntry{Kind: "message", Role: string(t.Role), Text: t.Text, At: offset(t.TMs), tMs: math.Inf(1)}
+	for i, t := range doc.Transcript {
+		e := timelineEntry{Kind: "message", Role: string(t.Role), Text: t.Text, At: offset(t.TMs), Anchor: turnAnchor(&i), tMs: math.Inf(1)}
 		if t.TMs != nil {
 			e.tMs = float64(*t.TMs)
 		}
@@ -134,9 +157,22 @@ func newCallView(doc *calldoc.Document, st *retention.CallStatus, plan *agent.Pl
 		v.Events = append(v.Events, string(raw))
 	}
 	if doc.Analysis != nil {
+		var evidence map[string]analysis.Evidence
+		_ = json.Unmarshal(doc.Analysis.Evidence, &evidence)
 		keys, vals := calldoc.OrderedFields(doc.Analysis.Fields)
 		for _, k := range keys {
-			v.Fields = append(v.Fields, fieldView{Key: k, Value: display(vals[k]), Disposition: k == "disposition" || strings.HasSuffix(k, "_disposition")})
+			f := fieldView{Key: k, Value: display(vals[k]), Disposition: k == "disposition" || strings.HasSuffix(k, "_disposition")}
+			if e, ok := evidence[k]; ok {
+				f.Evidence = &evidenceView{Turn: turnAnchor(e.Turn), Verified: e.Verified}
+				if e.Quote != nil {
+					f.Evidence.Quote = *e.Quote
+				}
+				if e.Withheld != nil {
+					raw, _ := json.Marshal(e.Withheld)
+					f.Evidence.Withheld = display(raw)
+				}
+			}
+			v.Fields = append(v.Fields, f)
 		}
 	}
 	if doc.QC != nil {
@@ -146,17 +182,25 @@ func newCallView(doc *calldoc.Document, st *retention.CallStatus, plan *agent.Pl
 				fatal[it.ID] = it.Fatal
 			}
 		}
-		var items []struct {
-			ID       string `json:"id"`
-			Passed   bool   `json:"passed"`
-			Evidence string `json:"evidence"`
-		}
+		var items []analysis.Verdict
 		_ = json.Unmarshal(doc.QC.Items, &items)
 		for _, it := range items {
-			v.QCItems = append(v.QCItems, qcItemView{ID: it.ID, Passed: it.Passed, Evidence: it.Evidence, Fatal: fatal[it.ID]})
+			iv := qcItemView{ID: it.ID, Passed: it.Passed, Evidence: it.Evidence, Fatal: fatal[it.ID], Turn: turnAnchor(it.Turn)}
+			if it.Verified != nil {
+				iv.Checked, iv.Verified = true, *it.Verified
+			}
+			v.QCItems = append(v.QCItems, iv)
 		}
 	}
 	return v
+}
+
+// turnAnchor is the element id of transcript turn *i; empty for nil.
+func turnAnchor(i *int) string {
+	if i == nil {
+		return ""
+	}
+	return "turn-" + strconv.Itoa(*i)
 }
 
 func (v *callView) readTurns(turns []map[string]any) {
@@ -378,6 +422,15 @@ func duration(sec *float64) string {
 	}
 	s := int(math.Round(*sec))
 	return fmt.Sprintf("%dm %ds", s/60, s%60)
+}
+
+// usd is a cost in US dollars to the microdollar, "unpriced" for nil (a
+// model or tier without a price: never a guess).
+func usd(v *float64) string {
+	if v == nil {
+		return "unpriced"
+	}
+	return fmt.Sprintf("$%.6f", *v)
 }
 
 func fmtTime(t *time.Time) string {
