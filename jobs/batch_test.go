@@ -343,7 +343,7 @@ func TestBatchSurvivesAWorkerRestart(t *testing.T) {
 	require.Eventually(t, func() bool {
 		batches, err := b.enqueuer.BulkBatches(ctx, bulk.ID)
 		require.NoError(t, err)
-		return len(batches) == 1 && batches[0].State == store.BatchSubmitted && *batches[0].Status == "in_progress"
+		return len(batches) == 1 && batches[0].State == store.BatchSubmitted && batches[0].Status != nil && *batches[0].Status == "in_progress"
 	}, 20*time.Second, 20*time.Millisecond)
 	stopWorker(b.app)
 
