@@ -93,5 +93,9 @@ func TestDefaultClientReusesConnections(t *testing.T) {
 		}
 		wg.Wait()
 	}
-	require.LessOrEqual(t, dials.Load(), int64(width), "connections opened for %d rounds of %d requests", rounds, width)
+	// With net/http's 2 idle connections per host every round after the
+	// first would dial 6 more (32 in all). A loaded machine can have a
+	// request of the next round start a moment before a finished one's
+	// connection is back in the pool, so a few extra dials are tolerated.
+	require.LessOrEqual(t, dials.Load(), int64(width+width/2), "connections opened for %d rounds of %d requests", rounds, width)
 }
