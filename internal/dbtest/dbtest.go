@@ -6,6 +6,7 @@ package dbtest
 
 import (
 	"context"
+	"errors"
 	"crypto/rand"
 	"encoding/hex"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/postcall/postcall/migrations"
@@ -102,7 +104,17 @@ func Schema(tb testing.TB) (*pgxpool.Pool, string) {
 	}
 	tb.Cleanup(func() {
 		pool.Close()
-		if _, err := admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+		// A connection of the test's own (a stopping worker's heartbeat, a
+		// child process exiting) may still hold a lock in the schema: the
+		// drop then deadlocks with it, and is tried again.
+		var err error
+		for range 5 {
+			if _, err = admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); !isDeadlock(err) {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if err != nil {
 			tb.Errorf("drop test schema %s: %v", schema, err)
 		}
 	})
@@ -110,4 +122,10 @@ func Schema(tb testing.TB) (*pgxpool.Pool, string) {
 		tb.Fatalf("migrate test schema: %v", err)
 	}
 	return pool, schema
+}
+
+// isDeadlock reports whether err is PostgreSQL's deadlock_detected.
+func isDeadlock(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "40P01"
 }
