@@ -46,10 +46,13 @@ type ListFilter struct {
 	// Default "": any number.
 	PhoneNumber string
 	// Search keeps calls whose customer name, phone number or summary
-	// contains it, ignoring case; a term made of digits and phone
-	// punctuation also matches the normalised number ("555-0100" finds
-	// "+14155550100"). Purged calls match on their summary only. Control
-	// characters are ignored. Default "": no search.
+	// contains it, ignoring case. A number with a normalised key
+	// (call.NormalizePhone) is matched by its digits: a term of 3 to 15
+	// digits and phone punctuation finds the numbers whose digits contain
+	// the term's ("555-0100" and "5550100" find "+14155550100"); a number
+	// without a key ("anonymous") is matched as text. Purged calls match on
+	// their summary only. Control characters are ignored. Default "": no
+	// search.
 	Search string
 	// AgentID keeps the calls of one agent. Default "": every agent.
 	AgentID string
@@ -166,13 +169,23 @@ func (c *Call) ListItem() ListItem {
 	}
 }
 
-// searchExpr is what ListFilter.Search is matched against. It must stay
-// identical to the expression of the index calls_search_trgm_idx
-// (migrations/sql/004_api.sql), or searches stop using that index. The
+// searchExpr is what ListFilter.Search is matched against as text. It must
+// stay identical to the expression of the index calls_search_trgm_idx
+// (migrations/sql/014_phone_digits_search.sql), or searches stop using that
+// index. A number with a normalised key is left out: it is searched by its
+// digits (phoneDigitsExpr), since the trigrams of digits are common to most
+// numbers and would make the trigram index return nearly every call. The
 // newlines keep a term from matching across two fields: Search never holds
 // one.
-const searchExpr = `(coalesce(customer_name, '') || E'\n' || coalesce(phone_number, '') || E'\n' ||
-	coalesce(phone_key, '') || E'\n' || coalesce(call_summary, ''))`
+const searchExpr = `(coalesce(customer_name, '') || E'\n' ||
+	CASE WHEN phone_key IS NULL THEN coalesce(phone_number, '') ELSE '' END || E'\n' ||
+	coalesce(call_summary, ''))`
+
+// phoneDigitsExpr is every run of 3 or more consecutive digits of the
+// normalised number, the expression of the index calls_phone_digits_idx
+// (migration 014), which it must stay identical to. "Contains these digits"
+// is then an exact index lookup, phoneDigitsExpr @> ARRAY[digits].
+const phoneDigitsExpr = `phone_digit_substrings(phone_key)`
 
 // listColumns are the ListItem's columns. Personal data of purged calls
 // is nulled here too, whatever the purge left in the row. user_spoke is
@@ -262,7 +275,7 @@ func listQuery(f ListFilter) (sql string, args []any, limit int, err error) {
 		pattern := arg("%" + escapeLike(term) + "%")
 		match := searchExpr + " ILIKE " + pattern
 		if digits, ok := phoneDigits(term); ok {
-			match = "(" + match + " OR " + searchExpr + " LIKE " + arg("%"+digits+"%") + ")"
+			match = "(" + match + " OR " + phoneDigitsExpr + " @> ARRAY[" + arg(digits) + "::text])"
 		}
 		// A purged call must not be found by its number or name any more,
 		// only by its summary. The purge nulls them (phone_key included);
@@ -342,9 +355,9 @@ func escapeLike(s string) string {
 }
 
 // phoneDigits returns the digits of a term that looks like (part of) a
-// phone number: at least three digits and nothing but digits and the
-// punctuation NormalizePhone ignores. ok is false otherwise, and when the
-// term already is just its digits (the plain match covers it).
+// phone number: 3 to 15 digits (a normalised number has at most 15) and
+// nothing but digits and the punctuation NormalizePhone ignores, so that
+// "555-000-7", "(415) 555" and "5550100" are looked up by digits.
 func phoneDigits(term string) (digits string, ok bool) {
 	var b strings.Builder
 	for _, r := range term {
@@ -357,7 +370,7 @@ func phoneDigits(term string) (digits string, ok bool) {
 		}
 	}
 	digits = b.String()
-	return digits, len(digits) >= 3 && digits != term
+	return digits, len(digits) >= 3 && len(digits) <= 15
 }
 
 func deref(s *string) string {

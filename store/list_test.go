@@ -155,6 +155,8 @@ func TestListQueriesUseTheirIndexes(t *testing.T) {
 		{"done=false", ListFilter{Done: &notDone}, "calls_not_done_created_at_idx"},
 		{"search", ListFilter{Search: "smith"}, "calls_search_trgm_idx"},
 		{"search by phone digits", ListFilter{Search: "555-0100"}, "calls_search_trgm_idx"},
+		{"search by phone digits", ListFilter{Search: "555-0100"}, "calls_phone_digits_idx"},
+		{"search by plain digits", ListFilter{Search: "5550100"}, "calls_phone_digits_idx"},
 	} {
 		if tc.index == "calls_search_trgm_idx" && !trgm {
 			t.Logf("%s: pg_trgm is not installed on this server; the search index is optional", tc.name)
@@ -170,4 +172,79 @@ func TestListQueriesUseTheirIndexes(t *testing.T) {
 		require.Contains(t, plan, tc.index, "%s:\n%s", tc.name, plan)
 		require.NotContains(t, plan, "Seq Scan", "%s:\n%s", tc.name, plan)
 	}
+}
+
+// TestListCallsSearchByDigits covers the digits lookup of migration 014: a
+// term of digits and phone punctuation finds the numbers whose digits
+// contain it, wherever the run sits, and nothing else.
+func TestListCallsSearchByDigits(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupList(t)
+	at := func(m int) time.Time { return time.Date(2026, 11, 20, 12, m, 0, 0, time.UTC) }
+	phone := func(p, name string) func(*call.Record) {
+		return func(r *call.Record) { r.PhoneNumber, r.CustomerName = p, name }
+	}
+	ada := b.insert(t, at(1), phone("+1 (415) 555-0100", "Ada Lovelace"))
+	grace := b.insert(t, at(2), phone("+14155550199", "Grace Hopper"))
+	other := b.insert(t, at(3), phone("+442079460000", "Alan Turing"))
+	anon := b.insert(t, at(4), phone("anonymous", "Call 5550100 back"))
+	deleted := b.insert(t, at(5), phone("+14155550100", "Deleted Dora"))
+	_, err := b.tx.Exec(ctx, `UPDATE calls SET deleted_at = now() WHERE id = $1`, deleted)
+	require.NoError(t, err)
+	// A purge left half-done: the number is still in phone_key. Its summary
+	// mentions the number, which still finds it (a summary is not erased).
+	purged := b.insert(t, at(6), phone("+14155550100", "Purged Pete"))
+	purgedBySummary := b.insert(t, at(7), phone("+14155550100", "Purged Paula"))
+	_, err = b.tx.Exec(ctx, `UPDATE calls SET is_purged = true, purged_at = now(), phone_number = NULL,
+		customer_name = NULL, phone_key = CASE WHEN id = $1 THEN phone_key END,
+		call_summary = CASE WHEN id = $2 THEN 'Asked us to call 555-0100.' END
+		WHERE id IN ($1, $2)`, purged, purgedBySummary)
+	require.NoError(t, err)
+
+	list := func(f ListFilter) []uuid.UUID {
+		t.Helper()
+		page, err := ListCalls(ctx, b.tx, f)
+		require.NoError(t, err)
+		ids := []uuid.UUID{}
+		for _, c := range page.Calls {
+			ids = append(ids, c.ID)
+		}
+		return ids
+	}
+	for _, tc := range []struct {
+		name string
+		f    ListFilter
+		want []uuid.UUID
+	}{
+		{"full number with punctuation", ListFilter{Search: "+1 (415) 555-0100"}, []uuid.UUID{ada}},
+		{"national number", ListFilter{Search: "415.555.0100"}, []uuid.UUID{ada}},
+		{"partial trailing digits", ListFilter{Search: "0199"}, []uuid.UUID{grace}},
+		{"partial leading digits with punctuation", ListFilter{Search: "(415) 555-01"}, []uuid.UUID{grace, ada}},
+		{"digits in the middle", ListFilter{Search: "2079 46"}, []uuid.UUID{other}},
+		{"digits found as text in a name, and in a summary of a purged call", ListFilter{Search: "555-0100"},
+			[]uuid.UUID{purgedBySummary, ada}},
+		{"plain digits match the name of a call without a key", ListFilter{Search: "5550100"}, []uuid.UUID{anon, ada}},
+		{"include deleted", ListFilter{Search: "555-0100", IncludeDeleted: true},
+			[]uuid.UUID{purgedBySummary, deleted, ada}},
+		{"digits that no number holds", ListFilter{Search: "555-0101"}, []uuid.UUID{}},
+		{"more digits than a number has", ListFilter{Search: "1415555010012345"}, []uuid.UUID{}},
+		{"a name search still works", ListFilter{Search: "hopper"}, []uuid.UUID{grace}},
+		{"a number without a key is found as text", ListFilter{Search: "anonym"}, []uuid.UUID{anon}},
+	} {
+		require.Equal(t, tc.want, list(tc.f), tc.name)
+	}
+
+	// Pagination by cursor over a digits search: every match once, in order.
+	page, err := ListCalls(ctx, b.tx, ListFilter{Search: "555-01", IncludeDeleted: true, Limit: 2})
+	require.NoError(t, err)
+	require.NotNil(t, page.Next)
+	got := []uuid.UUID{page.Calls[0].ID, page.Calls[1].ID}
+	page, err = ListCalls(ctx, b.tx, ListFilter{Search: "555-01", IncludeDeleted: true, Limit: 2, After: page.Next})
+	require.NoError(t, err)
+	require.Nil(t, page.Next)
+	for _, c := range page.Calls {
+		got = append(got, c.ID)
+	}
+	require.Equal(t, []uuid.UUID{purgedBySummary, deleted, grace, ada}, got)
 }
