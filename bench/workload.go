@@ -145,9 +145,17 @@ func applyPlan(ctx context.Context, db store.DBTX, receiverURL string) error {
 	return nil
 }
 
-// firstCallStart is when the first synthetic call of scenarios 1 to 3
-// starts; fixed, so that their prompts are the same from run to run.
-func firstCallStart() time.Time { return time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC) }
+// firstCallStart is when the first synthetic call of the throughput
+// scenarios starts: 14:00 UTC seven days ago. It must be recent: the
+// benchmark plan keeps calls 30 days, and the worker's retention jobs run at
+// its start, so older calls would be purged while the scenario runs (a
+// fixed date did that once it was a month old). Seven days leave room for
+// the longest workload (7,680 calls 37 s apart, about 79 hours); the prompts
+// differ from day to day only in the dates they hold.
+func firstCallStart() time.Time {
+	day := time.Now().UTC().Truncate(24 * time.Hour)
+	return day.AddDate(0, 0, -7).Add(14 * time.Hour)
+}
 
 // makeCalls returns n distinct, valid call records of the benchmark agent
 // that all need the model (none gets an auto disposition): 10 to 40 turns of
