@@ -401,13 +401,20 @@ func (b *bucket) observe(m mark, sent time.Time, p providerLimit, rejected bool,
 	b.rate = min(b.limit/60, aimedUtilization*providerRate*share)
 	// Our share of what the provider has left, plus our refill since the
 	// report, minus what we reserved and did not send yet, what is in
-	// flight, and a reserve of one request. A request in flight that
+	// flight, and a reserve of one request (two when sharing). A request in flight that
 	// reached the provider before the reported one is counted twice. What
 	// this keeps back at the provider costs no throughput (the refill rate
 	// is the same) and absorbs the requests that reach it in another order
 	// than they left and the clients' estimates of their shares adding up
 	// to a little more than the whole.
-	target := share*p.remaining + b.rate*now.Sub(sent).Seconds() - b.queued - b.inFlight - m.n
+	reserve := m.n
+	if share < 1 {
+		// Sharing the key: the clients' shares are estimates that can add
+		// up to more than the whole at the same moment, so each keeps back
+		// a second request.
+		reserve = 2 * m.n
+	}
+	target := share*p.remaining + b.rate*now.Sub(sent).Seconds() - b.queued - b.inFlight - reserve
 	target = min(target, b.burst())
 	if target < b.tokens || !now.Before(b.holdUntil) {
 		b.lowered += b.tokens - target
