@@ -43,15 +43,11 @@ func runBatch(ctx context.Context, e *env) (*result, error) {
 		return nil, err
 	}
 	defer func() { _ = w.stop(ctx) }()
-	ingestPool, err := s.ingestPool(ctx)
+	enq, closeIngest, err := s.ingester(ctx, e.log)
 	if err != nil {
 		return nil, err
 	}
-	defer ingestPool.Close()
-	enq, err := newEnqueuer(ctx, workerConfig{Pool: ingestPool, Schema: s.Name, Logger: e.log})
-	if err != nil {
-		return nil, err
-	}
+	defer closeIngest()
 	n := e.opts.batchCalls
 	// Calls of the last hour: the plan's 30-day retention would purge calls
 	// of firstCallStart's date while they are re-analysed.

@@ -36,15 +36,11 @@ func runCache(ctx context.Context, e *env) (*result, error) {
 		return nil, err
 	}
 	defer func() { _ = w.stop(ctx) }()
-	ingestPool, err := s.ingestPool(ctx)
+	enq, closeIngest, err := s.ingester(ctx, e.log)
 	if err != nil {
 		return nil, err
 	}
-	defer ingestPool.Close()
-	enq, err := newEnqueuer(ctx, workerConfig{Pool: ingestPool, Schema: s.Name, Logger: e.log})
-	if err != nil {
-		return nil, err
-	}
+	defer closeIngest()
 	n := e.opts.cacheCalls
 	recs, err := makeCalls("cache", n, 3, firstCallStart())
 	if err != nil {

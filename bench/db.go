@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -14,6 +15,7 @@ import (
 	"github.com/postcall/postcall/config"
 
 	"github.com/postcall/postcall/migrations"
+	"github.com/postcall/postcall/pipeline"
 )
 
 // database is the benchmark's PostgreSQL database. Every scenario works in
@@ -132,6 +134,22 @@ func poolConfig(url, schemaName string, maxConns int32) (*pgxpool.Config, error)
 // own. The caller closes it.
 func (s *schema) ingestPool(ctx context.Context) (*pgxpool.Pool, error) {
 	return s.db.pool(ctx, s.Name, s.db.queryTracer())
+}
+
+// ingester is the use cases on a pool of the schema's own, apart from the
+// worker's, with an insert-only queue: what the scenarios ingest through,
+// as the platform would. close closes its pool.
+func (s *schema) ingester(ctx context.Context, log *slog.Logger) (enq *pipeline.Calls, close func(), err error) {
+	pool, err := s.ingestPool(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	enq, err = newEnqueuer(ctx, workerConfig{Pool: pool, Schema: s.Name, Logger: log})
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	return enq, pool.Close, nil
 }
 
 // poolDescription says how large the schema's pool is.

@@ -163,15 +163,11 @@ func measurePipeline(ctx context.Context, e *env) (float64, string, error) {
 		return 0, "", err
 	}
 	defer func() { _ = w.stop(ctx) }()
-	ingestPool, err := s.ingestPool(ctx)
+	enq, closeIngest, err := s.ingester(ctx, e.log)
 	if err != nil {
 		return 0, "", err
 	}
-	defer ingestPool.Close()
-	enq, err := newEnqueuer(ctx, workerConfig{Pool: ingestPool, Schema: s.Name, Logger: e.log})
-	if err != nil {
-		return 0, "", err
-	}
+	defer closeIngest()
 	n := e.opts.pipelineCalls
 	recs, err := makeCalls("pipeline", n, 1, firstCallStart())
 	if err != nil {
