@@ -33,6 +33,7 @@ func checkFields(a *agent.Analysis, fields map[string]any, quotes map[string]*st
 	}
 	evidence := map[string]Evidence{}
 	unverified := []string{}
+	ix := newQuoteIndex(transcript)
 	for _, f := range a.Fields {
 		value := fields[f.Name]
 		if !a.WantsEvidence(f) || value == nil {
@@ -40,7 +41,7 @@ func checkFields(a *agent.Analysis, fields map[string]any, quotes map[string]*st
 		}
 		e := Evidence{Quote: quotes[f.Name]}
 		if e.Quote != nil {
-			if turn, ok := FindQuote(transcript, *e.Quote); ok {
+			if turn, ok := ix.find(*e.Quote); ok {
 				e.Turn, e.Verified = &turn, true
 			}
 		}
@@ -63,11 +64,12 @@ func checkItems(q *agent.QC, verdicts []Verdict, transcript []Turn) []string {
 		return nil
 	}
 	unverified := []string{}
+	ix := newQuoteIndex(transcript)
 	for i := range verdicts {
 		v := &verdicts[i]
 		turn, ok := 0, false
 		if v.Evidence != "" {
-			turn, ok = FindQuote(transcript, v.Evidence)
+			turn, ok = ix.find(v.Evidence)
 		}
 		v.Verified = &ok
 		if ok {

@@ -36,14 +36,18 @@ type quoteToken struct {
 // and false when the quote is empty (no letters or digits) or not in the
 // transcript as the rules above say.
 func FindQuote(transcript []Turn, quote string) (int, bool) {
-	q := quoteTokens(quote)
-	if len(q) == 0 {
-		return 0, false
-	}
-	budget := len(q) / QuoteTokensPerEdit
-	best, bestTurn, found := budget+1, 0, false
+	return newQuoteIndex(transcript).find(quote)
+}
+
+// quoteIndex is a transcript's tokens, one block per speaker's run of
+// consecutive turns (a quote may span turns of one speaker, never two), so
+// that the quotes of one answer are matched without tokenizing the
+// transcript again for each.
+type quoteIndex [][]quoteToken
+
+func newQuoteIndex(transcript []Turn) quoteIndex {
+	var ix quoteIndex
 	for start := 0; start < len(transcript); {
-		// One speaker's run of consecutive turns.
 		end := start + 1
 		for end < len(transcript) && transcript[end].Role == transcript[start].Role {
 			end++
@@ -54,13 +58,27 @@ func FindQuote(transcript []Turn, quote string) (int, bool) {
 				block = append(block, quoteToken{word: w, turn: i})
 			}
 		}
+		ix = append(ix, block)
+		start = end
+	}
+	return ix
+}
+
+// find is FindQuote over the index.
+func (ix quoteIndex) find(quote string) (int, bool) {
+	q := quoteTokens(quote)
+	if len(q) == 0 {
+		return 0, false
+	}
+	budget := len(q) / QuoteTokensPerEdit
+	best, bestTurn, found := budget+1, 0, false
+	for _, block := range ix {
 		if cost, at, ok := matchTokens(q, block, best-1); ok && cost < best {
 			best, bestTurn, found = cost, block[at].turn, true
 			if cost == 0 {
 				break
 			}
 		}
-		start = end
 	}
 	return bestTurn, found
 }

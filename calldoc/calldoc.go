@@ -93,9 +93,6 @@ func (d *Document) ForViewer() {
 // turn_metrics, events, ...) as sent; nil when absent.
 func (d *Document) Extra(key string) json.RawMessage { return d.extra[key] }
 
-// Viewer reports whether d was stripped for a viewer.
-func (d *Document) Viewer() bool { return d.viewer }
-
 // Analysis is the current analysis run.
 type Analysis struct {
 	Fields      json.RawMessage `json:"fields"`
@@ -315,6 +312,11 @@ func Build(ctx context.Context, db store.DBTX, c *store.Call, opts Options) (*Do
 		Priced: !total.unpriced,
 	}
 
+	if c.IsPurged {
+		// Seed 004: a purged call's transcript, recording, phone number and
+		// name are null, whatever the purge left behind (a half-purged row).
+		d.Transcript, d.PhoneNumber, d.CustomerName = nil, nil, nil
+	}
 	if r.RecordingKey != "" && !c.IsPurged {
 		d.Recording = &Recording{Key: r.RecordingKey}
 		if opts.Signer != nil {

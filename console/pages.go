@@ -263,9 +263,6 @@ func (s *Server) document(w http.ResponseWriter, r *http.Request) (*store.Call, 
 		s.fail(w, r, "build call document", err)
 		return nil, nil, false
 	}
-	if doc.IsPurged {
-		doc.Transcript, doc.Recording, doc.PhoneNumber, doc.CustomerName = nil, nil, nil, nil
-	}
 	if !session(r).Principal.Admin() {
 		doc.ForViewer()
 	}

@@ -102,6 +102,10 @@ func (g *attemptGuard) Work(ctx context.Context, job *rivertype.JobRow, doInner 
 	client := river.ClientFromContext[pgx.Tx](ctx)
 	if !errors.Is(err, heartbeat.ErrAttemptLost) {
 		lost, checkErr := heartbeat.AttemptLost(context.WithoutCancel(ctx), g.db, job.ID, job.Attempt, client.ID())
+		if checkErr != nil {
+			g.logger.WarnContext(ctx, "could not check whether the attempt was taken from this worker; reporting it",
+				slog.Int64("job_id", job.ID), slog.String("error", checkErr.Error()))
+		}
 		if checkErr != nil || !lost {
 			return err
 		}
@@ -119,6 +123,10 @@ func (g *attemptGuard) hold(ctx context.Context, id int64) {
 	deadline := time.Now().Add(g.maxHold)
 	for time.Now().Before(deadline) {
 		settled, running, err := heartbeat.AttemptSettled(context.WithoutCancel(ctx), g.db, id)
+		if err != nil {
+			g.logger.WarnContext(ctx, "could not check whether a held-back attempt's job has settled; holding on",
+				slog.Int64("job_id", id), slog.String("error", err.Error()))
+		}
 		if err == nil && (settled || ctx.Err() != nil && !running) {
 			return
 		}
